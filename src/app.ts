@@ -1,0 +1,60 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import type { AuthVars } from "./http/auth";
+import { ApiError, errorResponse, SAFE_HEADERS } from "./http/errors";
+import { RouteTable } from "./http/method-not-allowed";
+
+export type AppEnv = { Bindings: Env; Variables: AuthVars };
+
+/** Validation failures name the field and what is wrong with it. */
+function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  return issues
+    .slice(0, 3)
+    .map((i) => (i.path.length ? `${i.path.map(String).join(".")}: ${i.message}` : i.message))
+    .join("; ");
+}
+
+/**
+ * A Hono app with the API's error handling: every failure leaves through
+ * `onError` as `{"error": "..."}`; validation failures come through the same
+ * place as 400s; unknown routes are 404 and known paths with another method 405.
+ */
+export function createApp(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const where = result.target === "json" ? "request body" : result.target === "query" ? "query" : "path";
+        throw new ApiError("bad_request", `invalid ${where}: ${describeIssues(result.error.issues)}`);
+      }
+    },
+  });
+
+  app.use(async (c, next) => {
+    await next();
+    for (const [k, v] of Object.entries(SAFE_HEADERS)) c.res.headers.set(k, v);
+  });
+
+  const table = new RouteTable(() => app.routes);
+
+  app.notFound((c) => {
+    const allowed = table.allowed(c.req.path);
+    if (allowed.length) {
+      return errorResponse(405, `method ${c.req.method} is not allowed here; use ${allowed.join(", ")}`, {
+        Allow: allowed.join(", "),
+      });
+    }
+    return errorResponse(404, `no API route at ${c.req.path}`);
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return errorResponse(err.status, err.message, err.headers);
+    if (err instanceof HTTPException) {
+      const message = err.status === 400 ? `invalid request body: ${err.message}` : err.message;
+      return errorResponse(err.status, message || "request refused");
+    }
+    console.error(`unhandled error on ${c.req.method} ${c.req.path}`, err);
+    return errorResponse(500, "internal error; the request may be retried");
+  });
+
+  return app;
+}

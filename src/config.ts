@@ -1,0 +1,35 @@
+import { z } from "zod";
+
+const seconds = z.coerce.number().min(0).max(43_200);
+
+/** The Worker's settings, read from `vars` and secrets and validated once. */
+const Config = z.object({
+  RETRY_BASE_DELAY_SECONDS: seconds.default(5),
+  RETRY_MAX_DELAY_SECONDS: seconds.default(300),
+  TARGET_TIMEOUT_MS: z.coerce.number().int().min(1).max(120_000).default(10_000),
+  ALLOW_HTTP_LOCALHOST_TARGETS: z
+    .string()
+    .default("false")
+    .transform((v) => v.toLowerCase() === "true"),
+});
+export type Config = z.infer<typeof Config> & { adminToken: string | null; secretsKey: string };
+
+/** An admin token shorter than this is refused: the admin API then answers 503. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+
+const cache = new WeakMap<object, Config>();
+
+export function config(env: Env): Config {
+  let c = cache.get(env);
+  if (!c) {
+    const parsed = Config.parse(env);
+    const token = typeof env.ADMIN_TOKEN === "string" ? env.ADMIN_TOKEN : "";
+    c = {
+      ...parsed,
+      adminToken: token.length >= MIN_ADMIN_TOKEN_LENGTH ? token : null,
+      secretsKey: env.SECRETS_KEY ?? "",
+    };
+    cache.set(env, c);
+  }
+  return c;
+}

@@ -1,0 +1,859 @@
+import { DurableObject } from "cloudflare:workers";
+import {
+  type ActionJson,
+  type ActionKind,
+  type ActionRow,
+  actionUri,
+  FINISHED_STATES,
+  serializeAction,
+} from "../../domain/action";
+import { digestsEqual, randomHex, sha256Hex } from "../../domain/crypto";
+import { rfc1123 } from "../../domain/dates";
+import { newUuid } from "../../domain/ids";
+import type { Envelope, Page } from "../../domain/pagination";
+import { type ServiceJson, type ServiceRow, serializeService, serviceUri } from "../../domain/service";
+import {
+  MAX_TRIGGERS_PER_SERVICE,
+  type Operation,
+  serializeTrigger,
+  type TriggerJson,
+  type TriggerRow,
+  triggerUri,
+} from "../../domain/trigger";
+import { fail, ok, type Result } from "../../http/errors";
+import type { AttemptOutcome, BeginResult, OperationMessage } from "../../queue/messages";
+import type { PublicTarget } from "../../targets/config";
+import { migrate } from "../migrations";
+import { NAMESPACE_MIGRATIONS } from "./schema";
+
+export type NamespaceKind = "user" | "organization";
+export type NamespaceInfo = { name: string; kind: NamespaceKind; created_at: number; members: string[] };
+export type ApiKeyJson = {
+  uuid: string;
+  label: string;
+  created: string | null;
+  last_used: string | null;
+  resource_uri: string;
+};
+
+/** A service as the routes hand it over: validated, target already sealed. */
+export type NewService = {
+  uuid: string;
+  name: string;
+  image_name: string | null;
+  image_tag: string | null;
+  stack: string | null;
+  target_num_containers: number;
+  max_num_containers: number;
+  target_public: PublicTarget | null;
+  target_sealed: string | null;
+};
+export type ServiceChanges = Partial<Omit<NewService, "uuid">>;
+
+export type ServiceFilters = {
+  uuid?: string;
+  uuid__startswith?: string;
+  name?: string;
+  stack__name?: string;
+  state?: string;
+};
+export type TriggerFilters = { uuid?: string; uuid__startswith?: string; name?: string };
+export type ActionFilters = {
+  uuid?: string;
+  state?: string;
+  object?: string;
+  start_date__gte?: number;
+  start_date__lte?: number;
+};
+export type Listing<T> = { total: number; objects: T[] } & Pick<Envelope<T>, never>;
+
+/** What a request tells about itself, for the audit log. */
+export type RequestMeta = {
+  method: string;
+  path: string;
+  user_agent: string | null;
+  ip: string | null;
+  location: string | null;
+};
+export type TriggerCall = {
+  service: string;
+  trigger: string;
+  /** The N of .../call/N/, or null. */
+  scale_by: number | null;
+  body: string | null;
+  meta: RequestMeta;
+};
+
+/** How long a handed-off action may go untouched before it is handed to the queue again. */
+const LEASE_MS = 15 * 60 * 1000;
+const REDISPATCH_RETRY_MS = 5_000;
+const QUEUE_BATCH = 100;
+
+const NO_ACCESS = (name: string) =>
+  fail("forbidden", `namespace '${name}' does not exist or you are not a member of it`);
+const SERVICE_NOT_FOUND = fail("not_found", "Service not found");
+const TRIGGER_NOT_FOUND = fail("not_found", "Trigger not found");
+
+/**
+ * One namespace (a user or an organization): its API keys or members, its
+ * services, their triggers and the actions they ran. Everything a request
+ * reads or writes for one namespace lives here, so every write is immediately
+ * visible to the next read, from everywhere; namespaces never wait on each
+ * other. Methods that change several rows do so with no `await` between the
+ * writes, so each commits atomically.
+ */
+export class NamespaceObject extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    ctx.blockConcurrencyWhile(async () => migrate(this.sql, NAMESPACE_MIGRATIONS));
+  }
+
+  // ---- the namespace itself (admin API) ----
+
+  private row(): { name: string; kind: NamespaceKind; created_at: number } | undefined {
+    return this.sql
+      .exec<{ name: string; kind: NamespaceKind; created_at: number }>(
+        "SELECT name, kind, created_at FROM namespace WHERE id = 1",
+      )
+      .toArray()[0];
+  }
+
+  /** Creates the namespace; names are unique across users and organizations. */
+  claim(name: string, kind: NamespaceKind): Result<NamespaceInfo> {
+    const existing = this.row();
+    if (existing) return fail("conflict", `the name '${name}' is already taken by a ${existing.kind}`);
+    const created_at = Date.now();
+    this.sql.exec("INSERT INTO namespace (id, name, kind, created_at) VALUES (1, ?, ?, ?)", name, kind, created_at);
+    return ok({ name, kind, created_at, members: [] });
+  }
+
+  info(): NamespaceInfo | null {
+    const ns = this.row();
+    if (!ns) return null;
+    const members = this.sql
+      .exec<{ username: string }>("SELECT username FROM members ORDER BY username")
+      .toArray()
+      .map((r) => r.username);
+    return { ...ns, members };
+  }
+
+  /** Removes the namespace and everything in it. Returns the organizations a user belonged to. */
+  destroy(kind: NamespaceKind): Result<{ memberships: string[]; members: string[] }> {
+    const ns = this.row();
+    if (!ns || ns.kind !== kind) return fail("not_found", `${kind} not found`);
+    const memberships = this.sql
+      .exec<{ organization: string }>("SELECT organization FROM memberships")
+      .toArray()
+      .map((r) => r.organization);
+    const members = this.sql
+      .exec<{ username: string }>("SELECT username FROM members")
+      .toArray()
+      .map((r) => r.username);
+    for (const table of ["namespace", "api_keys", "members", "memberships", "services", "triggers", "actions"]) {
+      this.sql.exec(`DELETE FROM ${table}`);
+    }
+    return ok({ memberships, members });
+  }
+
+  addMember(username: string): Result<{ username: string }> {
+    const ns = this.row();
+    if (ns?.kind !== "organization") return fail("not_found", "organization not found");
+    const inserted = this.sql.exec(
+      "INSERT INTO members (username, added_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+      username,
+      Date.now(),
+    ).rowsWritten;
+    if (inserted === 0) return fail("conflict", `'${username}' is already a member of '${ns.name}'`);
+    return ok({ username });
+  }
+
+  removeMember(username: string): Result<{ username: string }> {
+    const removed = this.sql.exec("DELETE FROM members WHERE username = ?", username).rowsWritten;
+    if (removed === 0) return fail("not_found", `'${username}' is not a member`);
+    return ok({ username });
+  }
+
+  /** A user's side of an organization membership, so deleting the user can leave its organizations. */
+  recordMembership(organization: string, member: boolean): void {
+    if (member) {
+      this.sql.exec(
+        "INSERT INTO memberships (organization, added_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        organization,
+        Date.now(),
+      );
+    } else {
+      this.sql.exec("DELETE FROM memberships WHERE organization = ?", organization);
+    }
+  }
+
+  /** The organizations a user belongs to. */
+  memberships(): string[] {
+    return this.sql
+      .exec<{ organization: string }>("SELECT organization FROM memberships ORDER BY organization")
+      .toArray()
+      .map((r) => r.organization);
+  }
+
+  // ---- API keys (users only) ----
+
+  async createApiKey(label: string): Promise<Result<ApiKeyJson & { key: string }>> {
+    const ns = this.row();
+    if (ns?.kind !== "user") return fail("not_found", "user not found");
+    const key = randomHex(20);
+    const uuid = newUuid();
+    const created_at = Date.now();
+    const key_hash = await sha256Hex(key);
+    this.sql.exec(
+      "INSERT INTO api_keys (uuid, label, key_hash, created_at) VALUES (?, ?, ?, ?)",
+      uuid,
+      label,
+      key_hash,
+      created_at,
+    );
+    return ok({ ...this.keyJson({ uuid, label, created_at, last_used_at: null }), key });
+  }
+
+  private keyJson(r: { uuid: string; label: string; created_at: number; last_used_at: number | null }): ApiKeyJson {
+    return {
+      uuid: r.uuid,
+      label: r.label,
+      created: rfc1123(r.created_at),
+      last_used: rfc1123(r.last_used_at),
+      resource_uri: `/api/account/v1/apikey/${r.uuid}/`,
+    };
+  }
+
+  listApiKeys(): ApiKeyJson[] {
+    return this.sql
+      .exec<{ uuid: string; label: string; created_at: number; last_used_at: number | null }>(
+        "SELECT uuid, label, created_at, last_used_at FROM api_keys ORDER BY created_at, uuid",
+      )
+      .toArray()
+      .map((r) => this.keyJson(r));
+  }
+
+  revokeApiKey(uuid: string): Result<ApiKeyJson> {
+    const row = this.sql
+      .exec<{ uuid: string; label: string; created_at: number; last_used_at: number | null }>(
+        "SELECT uuid, label, created_at, last_used_at FROM api_keys WHERE uuid = ?",
+        uuid,
+      )
+      .toArray()[0];
+    if (!row) return fail("not_found", "API key not found");
+    this.sql.exec("DELETE FROM api_keys WHERE uuid = ?", uuid);
+    return ok(this.keyJson(row));
+  }
+
+  /** Checks an API key against every key of the user, each in constant time. */
+  async authenticate(key: string): Promise<boolean> {
+    const ns = this.row();
+    if (ns?.kind !== "user") return false;
+    const hash = await sha256Hex(key);
+    const keys = this.sql.exec<{ uuid: string; key_hash: string }>("SELECT uuid, key_hash FROM api_keys").toArray();
+    let match: string | null = null;
+    for (const k of keys) if (digestsEqual(k.key_hash, hash)) match = k.uuid;
+    if (match) this.sql.exec("UPDATE api_keys SET last_used_at = ? WHERE uuid = ?", Date.now(), match);
+    return match !== null;
+  }
+
+  /** null when `caller` may use this namespace: it is the user, or a member of the organization. */
+  private denied(caller: string, asked: string) {
+    const ns = this.row();
+    if (!ns) return NO_ACCESS(asked);
+    if (ns.kind === "user" && ns.name === caller) return null;
+    if (ns.kind === "organization") {
+      const member = this.sql.exec("SELECT 1 FROM members WHERE username = ?", caller).toArray().length > 0;
+      if (member) return null;
+    }
+    return NO_ACCESS(asked);
+  }
+
+  private get name(): string {
+    return this.row()?.name ?? "";
+  }
+
+  // ---- services ----
+
+  private service(uuid: string): ServiceRow | undefined {
+    return this.sql.exec<ServiceRow>("SELECT * FROM services WHERE uuid = ?", uuid).toArray()[0];
+  }
+
+  private nameTaken(name: string, stack: string | null, except?: string): boolean {
+    return (
+      this.sql
+        .exec("SELECT 1 FROM services WHERE name = ? AND stack IS ? AND uuid IS NOT ?", name, stack, except ?? null)
+        .toArray().length > 0
+    );
+  }
+
+  listServices(caller: string, asked: string, filters: ServiceFilters, page: Page): Result<Listing<ServiceJson>> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const where: string[] = [];
+    const args: (string | number | null)[] = [];
+    if (filters.uuid !== undefined) where.push("uuid = ?") && args.push(filters.uuid.toLowerCase());
+    if (filters.uuid__startswith !== undefined) {
+      const prefix = filters.uuid__startswith.toLowerCase();
+      where.push("substr(uuid, 1, ?) = ?") && args.push(prefix.length, prefix);
+    }
+    if (filters.name !== undefined) where.push("name = ?") && args.push(filters.name);
+    if (filters.stack__name !== undefined) where.push("stack = ?") && args.push(filters.stack__name);
+    if (filters.state !== undefined) where.push("state = ?") && args.push(filters.state);
+    const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const total = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM services ${clause}`, ...args).one().n;
+    const rows = this.sql
+      .exec<ServiceRow>(
+        `SELECT * FROM services ${clause} ORDER BY seq LIMIT ? OFFSET ?`,
+        ...args,
+        page.limit,
+        page.offset,
+      )
+      .toArray();
+    const ns = this.name;
+    return ok({ total, objects: rows.map((r) => serializeService(ns, r)) });
+  }
+
+  createService(caller: string, asked: string, input: NewService): Result<ServiceJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    if (this.nameTaken(input.name, input.stack)) {
+      return fail(
+        "conflict",
+        `a service named '${input.name}' already exists${input.stack ? ` in stack '${input.stack}'` : ""}`,
+      );
+    }
+    if (input.target_num_containers > input.max_num_containers) {
+      return fail(
+        "bad_request",
+        `target_num_containers (${input.target_num_containers}) must not exceed max_num_containers (${input.max_num_containers})`,
+      );
+    }
+    this.sql.exec(
+      `INSERT INTO services (uuid, name, image_name, image_tag, stack, state, target_num_containers,
+         max_num_containers, target_public, target_sealed, created_at)
+       VALUES (?, ?, ?, ?, ?, 'Not running', ?, ?, ?, ?, ?)`,
+      input.uuid,
+      input.name,
+      input.image_name,
+      input.image_tag,
+      input.stack,
+      input.target_num_containers,
+      input.max_num_containers,
+      input.target_public ? JSON.stringify(input.target_public) : null,
+      input.target_sealed,
+      Date.now(),
+    );
+    return ok(serializeService(this.name, this.service(input.uuid) as ServiceRow));
+  }
+
+  getService(caller: string, asked: string, uuid: string): Result<ServiceJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const row = this.service(uuid);
+    return row ? ok(serializeService(this.name, row)) : SERVICE_NOT_FOUND;
+  }
+
+  updateService(caller: string, asked: string, uuid: string, changes: ServiceChanges): Result<ServiceJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const row = this.service(uuid);
+    if (!row) return SERVICE_NOT_FOUND;
+    const next = {
+      name: changes.name ?? row.name,
+      stack: changes.stack === undefined ? row.stack : changes.stack,
+      target_num_containers: changes.target_num_containers ?? row.target_num_containers,
+      max_num_containers: changes.max_num_containers ?? row.max_num_containers,
+    };
+    if ((changes.name !== undefined || changes.stack !== undefined) && this.nameTaken(next.name, next.stack, uuid)) {
+      return fail(
+        "conflict",
+        `a service named '${next.name}' already exists${next.stack ? ` in stack '${next.stack}'` : ""}`,
+      );
+    }
+    if (next.target_num_containers > next.max_num_containers) {
+      return fail(
+        "bad_request",
+        `target_num_containers (${next.target_num_containers}) must not exceed max_num_containers (${next.max_num_containers})`,
+      );
+    }
+    const sets: string[] = [];
+    const args: (string | number | null)[] = [];
+    const set = (column: string, value: string | number | null) => {
+      sets.push(`${column} = ?`);
+      args.push(value);
+    };
+    if (changes.name !== undefined) set("name", changes.name);
+    if (changes.stack !== undefined) set("stack", changes.stack);
+    if (changes.image_name !== undefined) set("image_name", changes.image_name);
+    if (changes.image_tag !== undefined) set("image_tag", changes.image_tag);
+    if (changes.target_num_containers !== undefined) set("target_num_containers", changes.target_num_containers);
+    if (changes.max_num_containers !== undefined) set("max_num_containers", changes.max_num_containers);
+    if (changes.target_public !== undefined) {
+      set("target_public", changes.target_public ? JSON.stringify(changes.target_public) : null);
+      set("target_sealed", changes.target_sealed ?? null);
+    }
+    if (sets.length) this.sql.exec(`UPDATE services SET ${sets.join(", ")} WHERE uuid = ?`, ...args, uuid);
+    return ok(serializeService(this.name, this.service(uuid) as ServiceRow));
+  }
+
+  /**
+   * Terminates a service: it leaves the registry with its triggers, and the
+   * actions still waiting for it fail with a reason.
+   */
+  terminateService(caller: string, asked: string, uuid: string): Result<ServiceJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const row = this.service(uuid);
+    if (!row) return SERVICE_NOT_FOUND;
+    const now = Date.now();
+    const open = this.sql
+      .exec<{ uuid: string }>(
+        "SELECT uuid FROM actions WHERE service_uuid = ? AND state IN ('Pending', 'In progress')",
+        uuid,
+      )
+      .toArray();
+    for (const a of open) this.finish(a.uuid, "Failed", "the service was terminated before the operation completed");
+    this.sql.exec("DELETE FROM triggers WHERE service_uuid = ?", uuid);
+    this.sql.exec("DELETE FROM services WHERE uuid = ?", uuid);
+    return ok(
+      serializeService(this.name, {
+        ...row,
+        state: "Terminated",
+        destroyed_at: now,
+        current_num_containers: 0,
+        running_num_containers: 0,
+        stopped_num_containers: 0,
+      }),
+    );
+  }
+
+  // ---- triggers ----
+
+  private trigger(serviceUuid: string, uuid: string): TriggerRow | undefined {
+    return this.sql
+      .exec<TriggerRow>(
+        "SELECT uuid, service_uuid, name, operation, created_at FROM triggers WHERE uuid = ? AND service_uuid = ?",
+        uuid,
+        serviceUuid,
+      )
+      .toArray()[0];
+  }
+
+  listTriggers(
+    caller: string,
+    asked: string,
+    serviceUuid: string,
+    filters: TriggerFilters,
+    page: Page,
+  ): Result<Listing<TriggerJson>> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const svc = this.service(serviceUuid);
+    if (!svc) return SERVICE_NOT_FOUND;
+    const where = ["service_uuid = ?"];
+    const args: (string | number)[] = [serviceUuid];
+    if (filters.uuid !== undefined) where.push("uuid = ?") && args.push(filters.uuid.toLowerCase());
+    if (filters.uuid__startswith !== undefined) {
+      const prefix = filters.uuid__startswith.toLowerCase();
+      where.push("substr(uuid, 1, ?) = ?") && args.push(prefix.length, prefix);
+    }
+    if (filters.name !== undefined) where.push("name = ?") && args.push(filters.name);
+    const clause = `WHERE ${where.join(" AND ")}`;
+    // The unfiltered count is kept on the service row, so the first page never scans.
+    const total =
+      where.length === 1
+        ? svc.trigger_count
+        : this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM triggers ${clause}`, ...args).one().n;
+    const rows = this.sql
+      .exec<TriggerRow>(
+        `SELECT uuid, service_uuid, name, operation, created_at FROM triggers ${clause} ORDER BY seq LIMIT ? OFFSET ?`,
+        ...args,
+        page.limit,
+        page.offset,
+      )
+      .toArray();
+    const ns = this.name;
+    return ok({ total, objects: rows.map((r) => serializeTrigger(ns, r)) });
+  }
+
+  createTrigger(
+    caller: string,
+    asked: string,
+    serviceUuid: string,
+    input: { name: string | null; operation: Operation },
+  ): Result<TriggerJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const svc = this.service(serviceUuid);
+    if (!svc) return SERVICE_NOT_FOUND;
+    if (svc.trigger_count >= MAX_TRIGGERS_PER_SERVICE) {
+      return fail(
+        "quota_exceeded",
+        `a service may hold at most ${MAX_TRIGGERS_PER_SERVICE} triggers; revoke one before creating another`,
+      );
+    }
+    const row: TriggerRow = {
+      uuid: newUuid(),
+      service_uuid: serviceUuid,
+      name: input.name || input.operation.toLowerCase(),
+      operation: input.operation,
+      created_at: Date.now(),
+    };
+    this.sql.exec(
+      "INSERT INTO triggers (uuid, service_uuid, name, operation, created_at) VALUES (?, ?, ?, ?, ?)",
+      row.uuid,
+      row.service_uuid,
+      row.name,
+      row.operation,
+      row.created_at,
+    );
+    this.sql.exec("UPDATE services SET trigger_count = trigger_count + 1 WHERE uuid = ?", serviceUuid);
+    return ok(serializeTrigger(this.name, row));
+  }
+
+  getTrigger(caller: string, asked: string, serviceUuid: string, uuid: string): Result<TriggerJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    if (!this.service(serviceUuid)) return SERVICE_NOT_FOUND;
+    const row = this.trigger(serviceUuid, uuid);
+    return row ? ok(serializeTrigger(this.name, row)) : TRIGGER_NOT_FOUND;
+  }
+
+  /** Revokes a trigger: once this returns, a call to it finds nothing. */
+  deleteTrigger(caller: string, asked: string, serviceUuid: string, uuid: string): Result<TriggerJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    if (!this.service(serviceUuid)) return SERVICE_NOT_FOUND;
+    const row = this.trigger(serviceUuid, uuid);
+    if (!row) return TRIGGER_NOT_FOUND;
+    this.sql.exec("DELETE FROM triggers WHERE uuid = ?", uuid);
+    this.sql.exec("UPDATE services SET trigger_count = trigger_count - 1 WHERE uuid = ?", serviceUuid);
+    return ok(serializeTrigger(this.name, row));
+  }
+
+  // ---- the call ----
+
+  /**
+   * Accepts a trigger call: records the action and its hand-off in one atomic
+   * write, and leaves the hand-off to the queue to the alarm, so the caller
+   * waits for nothing but this write.
+   */
+  callTrigger(call: TriggerCall): Result<ActionJson> {
+    const ns = this.row();
+    if (!ns) return TRIGGER_NOT_FOUND;
+    const trigger = this.trigger(call.service, call.trigger);
+    const svc = trigger && this.service(call.service);
+    if (!trigger || !svc) return TRIGGER_NOT_FOUND;
+    let scaleBy: number | null = null;
+    if (trigger.operation === "REDEPLOY") {
+      if (call.scale_by !== null) {
+        return fail("bad_request", "a REDEPLOY trigger takes no count: POST to .../call/ without a number");
+      }
+    } else {
+      scaleBy = call.scale_by ?? 1;
+      if (scaleBy < 1 || scaleBy > svc.max_num_containers) {
+        return fail(
+          "bad_request",
+          `the count to scale up by must be a whole number from 1 to ${svc.max_num_containers} (the service's max_num_containers)`,
+        );
+      }
+    }
+    const action = this.insertAction({
+      service: svc,
+      kind: trigger.operation === "REDEPLOY" ? "redeploy" : "scaleup",
+      trigger: { uuid: trigger.uuid, name: trigger.name, uri: triggerUri(ns.name, svc.uuid, trigger.uuid) },
+      user: null,
+      meta: call.meta,
+      scaleBy,
+      body: call.body,
+    });
+    return ok(serializeAction(ns.name, action));
+  }
+
+  private insertAction(a: {
+    service: ServiceRow;
+    kind: ActionKind;
+    trigger: { uuid: string; name: string; uri: string } | null;
+    user: string | null;
+    meta: RequestMeta;
+    scaleBy: number | null;
+    body: string | null;
+  }): ActionRow {
+    const now = Date.now();
+    const uuid = newUuid();
+    // Only the first unfinished action of a service is handed to the queue; the others wait their turn.
+    const busy =
+      this.sql
+        .exec(
+          "SELECT 1 FROM actions WHERE service_uuid = ? AND state IN ('Pending', 'In progress') LIMIT 1",
+          a.service.uuid,
+        )
+        .toArray().length > 0;
+    this.sql.exec(
+      `INSERT INTO actions (uuid, service_uuid, object, trigger_uuid, trigger_name, trigger_uri, kind, method, path,
+         user, user_agent, ip, location, start_at, state, is_user_action, scale_by, body, dispatch, touched_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?)`,
+      uuid,
+      a.service.uuid,
+      serviceUri(this.name, a.service.uuid),
+      a.trigger?.uuid ?? null,
+      a.trigger?.name ?? null,
+      a.trigger?.uri ?? null,
+      a.kind,
+      a.meta.method,
+      a.meta.path,
+      a.user,
+      a.meta.user_agent,
+      a.meta.ip,
+      a.meta.location,
+      now,
+      a.user === null ? 0 : 1,
+      a.scaleBy,
+      a.body,
+      busy ? "waiting" : "ready",
+      now,
+    );
+    if (!busy) this.wakeDispatcher();
+    return this.action(uuid) as ActionRow;
+  }
+
+  // ---- actions (audit API) ----
+
+  private action(uuid: string): ActionRow | undefined {
+    return this.sql.exec<ActionRow>("SELECT * FROM actions WHERE uuid = ?", uuid).toArray()[0];
+  }
+
+  listActions(caller: string, asked: string, filters: ActionFilters, page: Page): Result<Listing<ActionJson>> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filters.uuid !== undefined) where.push("uuid = ?") && args.push(filters.uuid.toLowerCase());
+    if (filters.state !== undefined) where.push("state = ?") && args.push(filters.state);
+    if (filters.object !== undefined) where.push("object = ?") && args.push(filters.object);
+    if (filters.start_date__gte !== undefined) where.push("start_at >= ?") && args.push(filters.start_date__gte);
+    if (filters.start_date__lte !== undefined) where.push("start_at <= ?") && args.push(filters.start_date__lte);
+    const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const total = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM actions ${clause}`, ...args).one().n;
+    const rows = this.sql
+      .exec<ActionRow>(
+        `SELECT * FROM actions ${clause} ORDER BY seq DESC LIMIT ? OFFSET ?`,
+        ...args,
+        page.limit,
+        page.offset,
+      )
+      .toArray();
+    const ns = this.name;
+    return ok({ total, objects: rows.map((r) => serializeAction(ns, r)) });
+  }
+
+  getAction(caller: string, asked: string, uuid: string): Result<ActionJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const row = this.action(uuid);
+    return row ? ok(serializeAction(this.name, row)) : fail("not_found", "Action not found");
+  }
+
+  // ---- the queue side ----
+
+  /**
+   * Starts one attempt of an action. An action already finished is never
+   * performed again (a redelivered message is acked and does nothing).
+   */
+  beginAttempt(uuid: string): BeginResult {
+    const ns = this.row();
+    const a = this.action(uuid);
+    if (!ns || !a) return { status: "done", reason: "the action no longer exists" };
+    if (FINISHED_STATES.includes(a.state)) return { status: "done", reason: `the action is already ${a.state}` };
+    const svc = this.service(a.service_uuid);
+    if (!svc) {
+      this.finish(uuid, "Failed", "the service no longer exists");
+      return { status: "done", reason: "the service no longer exists" };
+    }
+    let newTarget: number | null = null;
+    if (a.kind === "scaleup") {
+      newTarget = svc.target_num_containers + (a.scale_by ?? 1);
+      if (newTarget > svc.max_num_containers) {
+        const reason = `scaling up by ${a.scale_by} would take the service from ${svc.target_num_containers} to ${newTarget} containers, past its max_num_containers of ${svc.max_num_containers}`;
+        this.finish(uuid, "Failed", reason);
+        return { status: "done", reason };
+      }
+    }
+    const now = Date.now();
+    this.sql.exec(
+      "UPDATE actions SET state = 'In progress', attempts = attempts + 1, touched_at = ? WHERE uuid = ?",
+      now,
+      uuid,
+    );
+    return {
+      status: "run",
+      job: {
+        namespace: ns.name,
+        attempt: a.attempts + 1,
+        kind: a.kind,
+        action: { uuid, resource_uri: actionUri(ns.name, uuid) },
+        service: {
+          uuid: svc.uuid,
+          name: svc.name,
+          resource_uri: serviceUri(ns.name, svc.uuid),
+          image_name: svc.image_name,
+          target_num_containers: svc.target_num_containers,
+        },
+        trigger: a.trigger_uuid ? { uuid: a.trigger_uuid, name: a.trigger_name ?? "" } : null,
+        scale_by: a.scale_by,
+        new_target_num_containers: newTarget,
+        trigger_body: a.body,
+        target: svc.target_public ? (JSON.parse(svc.target_public) as PublicTarget) : null,
+        target_sealed: svc.target_sealed,
+      },
+    };
+  }
+
+  /** Records one attempt's outcome; success applies the operation to the registry. */
+  finishAttempt(uuid: string, outcome: AttemptOutcome): void {
+    const a = this.action(uuid);
+    if (!a || FINISHED_STATES.includes(a.state)) return;
+    const line = `${new Date().toISOString()} attempt ${a.attempts}: ${outcome.detail} (${outcome.durationMs} ms)`;
+    this.appendLog(uuid, line, outcome.result === "success" ? null : outcome.detail);
+    if (outcome.result === "retry") return;
+    if (outcome.result === "success") this.applyToRegistry(a);
+    this.finish(uuid, outcome.result === "success" ? "Success" : "Failed", null);
+  }
+
+  /** The dead-letter queue's verdict: every attempt failed. */
+  giveUp(uuid: string): void {
+    const a = this.action(uuid);
+    if (!a || FINISHED_STATES.includes(a.state)) return;
+    const last = a.last_error ?? "no attempt completed";
+    this.finish(uuid, "Failed", `gave up after ${a.attempts} attempt(s); last error: ${last}`);
+  }
+
+  private appendLog(uuid: string, line: string, error: string | null): void {
+    this.sql.exec(
+      "UPDATE actions SET logs = CASE WHEN logs = '' THEN ? ELSE logs || char(10) || ? END, last_error = COALESCE(?, last_error), touched_at = ? WHERE uuid = ?",
+      line,
+      line,
+      error,
+      Date.now(),
+      uuid,
+    );
+  }
+
+  private applyToRegistry(a: ActionRow): void {
+    const now = Date.now();
+    if (a.kind === "redeploy") {
+      this.sql.exec(
+        `UPDATE services SET deployed_at = ?, started_at = ?, state = 'Running',
+           current_num_containers = target_num_containers, running_num_containers = target_num_containers,
+           stopped_num_containers = 0
+         WHERE uuid = ?`,
+        now,
+        now,
+        a.service_uuid,
+      );
+    } else {
+      const by = a.scale_by ?? 1;
+      this.sql.exec(
+        `UPDATE services SET target_num_containers = target_num_containers + ?,
+           current_num_containers = target_num_containers + ?, running_num_containers = target_num_containers + ?,
+           state = 'Running', started_at = COALESCE(started_at, ?)
+         WHERE uuid = ?`,
+        by,
+        by,
+        by,
+        now,
+        a.service_uuid,
+      );
+    }
+  }
+
+  /** Ends an action and hands the next waiting action of its service to the queue. */
+  private finish(uuid: string, state: "Success" | "Failed" | "Canceled", reason: string | null): void {
+    if (reason) this.appendLog(uuid, `${new Date().toISOString()} ${reason}`, reason);
+    const a = this.action(uuid);
+    if (!a) return;
+    this.sql.exec(
+      "UPDATE actions SET state = ?, end_at = ?, dispatch = 'done' WHERE uuid = ?",
+      state,
+      Date.now(),
+      uuid,
+    );
+    const next = this.sql
+      .exec<{ uuid: string; dispatch: string }>(
+        "SELECT uuid, dispatch FROM actions WHERE service_uuid = ? AND state = 'Pending' ORDER BY seq LIMIT 1",
+        a.service_uuid,
+      )
+      .toArray()[0];
+    if (next && next.dispatch === "waiting") {
+      this.sql.exec("UPDATE actions SET dispatch = 'ready', touched_at = ? WHERE uuid = ?", Date.now(), next.uuid);
+      this.wakeDispatcher();
+    }
+  }
+
+  private dispatcherAwake = false;
+
+  /** Schedules the alarm that hands ready actions to the queue (an outbox). */
+  private wakeDispatcher(): void {
+    if (this.dispatcherAwake) return;
+    this.dispatcherAwake = true;
+    void this.ctx.storage.setAlarm(Date.now());
+  }
+
+  /**
+   * The outbox: sends every ready action to the queue, and hands again any
+   * action the queue has held for longer than the lease with no attempt (a
+   * lost message), so an accepted call is never lost.
+   */
+  override async alarm(): Promise<void> {
+    this.dispatcherAwake = false;
+    const ns = this.row();
+    if (!ns) return;
+    try {
+      for (;;) {
+        const ready = this.sql
+          .exec<{ uuid: string }>("SELECT uuid FROM actions WHERE dispatch = 'ready' ORDER BY seq LIMIT ?", QUEUE_BATCH)
+          .toArray();
+        if (ready.length === 0) break;
+        await this.env.OPERATIONS.sendBatch(
+          ready.map((r) => ({ body: { namespace: ns.name, action: r.uuid } satisfies OperationMessage })),
+        );
+        const now = Date.now();
+        for (const r of ready) {
+          this.sql.exec(
+            "UPDATE actions SET dispatch = 'queued', touched_at = ? WHERE uuid = ? AND dispatch = 'ready'",
+            now,
+            r.uuid,
+          );
+        }
+      }
+      const stale = this.sql
+        .exec<{ uuid: string }>(
+          "SELECT uuid FROM actions WHERE dispatch = 'queued' AND touched_at < ? ORDER BY seq LIMIT ?",
+          Date.now() - LEASE_MS,
+          QUEUE_BATCH,
+        )
+        .toArray();
+      if (stale.length) {
+        await this.env.OPERATIONS.sendBatch(
+          stale.map((r) => ({ body: { namespace: ns.name, action: r.uuid } satisfies OperationMessage })),
+        );
+        for (const r of stale) this.sql.exec("UPDATE actions SET touched_at = ? WHERE uuid = ?", Date.now(), r.uuid);
+      }
+    } catch (err) {
+      console.error("handing actions to the queue failed; retrying", err);
+      await this.ctx.storage.setAlarm(Date.now() + REDISPATCH_RETRY_MS);
+      this.dispatcherAwake = true;
+      return;
+    }
+    const oldest = this.sql
+      .exec<{ t: number | null }>("SELECT MIN(touched_at) AS t FROM actions WHERE dispatch = 'queued'")
+      .one().t;
+    if (oldest !== null && !this.dispatcherAwake) await this.ctx.storage.setAlarm(oldest + LEASE_MS);
+  }
+}
+
+export const namespaceStub = (env: Env, name: string): DurableObjectStub<NamespaceObject> =>
+  env.NAMESPACES.getByName(name);

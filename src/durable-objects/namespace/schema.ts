@@ -1,0 +1,94 @@
+import type { Migration } from "../migrations";
+
+/** Tables of a namespace's object; docs/storage.md describes each. Append only. */
+export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: "namespace, keys, members, services, triggers, actions",
+    sql: `
+      CREATE TABLE namespace (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('user', 'organization')),
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE api_keys (
+        uuid TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        key_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER
+      );
+      CREATE TABLE members (
+        username TEXT PRIMARY KEY,
+        added_at INTEGER NOT NULL
+      );
+      CREATE TABLE memberships (
+        organization TEXT PRIMARY KEY,
+        added_at INTEGER NOT NULL
+      );
+      CREATE TABLE services (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        image_name TEXT,
+        image_tag TEXT,
+        stack TEXT,
+        state TEXT NOT NULL,
+        target_num_containers INTEGER NOT NULL,
+        current_num_containers INTEGER NOT NULL DEFAULT 0,
+        running_num_containers INTEGER NOT NULL DEFAULT 0,
+        stopped_num_containers INTEGER NOT NULL DEFAULT 0,
+        max_num_containers INTEGER NOT NULL,
+        target_public TEXT,
+        target_sealed TEXT,
+        trigger_count INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        deployed_at INTEGER,
+        started_at INTEGER,
+        stopped_at INTEGER,
+        destroyed_at INTEGER
+      );
+      CREATE INDEX services_by_name ON services (name, stack);
+      CREATE TABLE triggers (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        service_uuid TEXT NOT NULL,
+        name TEXT NOT NULL,
+        operation TEXT NOT NULL CHECK (operation IN ('REDEPLOY', 'SCALEUP')),
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX triggers_by_service ON triggers (service_uuid, seq);
+      CREATE TABLE actions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        service_uuid TEXT NOT NULL,
+        object TEXT NOT NULL,
+        trigger_uuid TEXT,
+        trigger_name TEXT,
+        trigger_uri TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('redeploy', 'scaleup')),
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        user TEXT,
+        user_agent TEXT,
+        ip TEXT,
+        location TEXT,
+        start_at INTEGER NOT NULL,
+        end_at INTEGER,
+        state TEXT NOT NULL,
+        is_user_action INTEGER NOT NULL,
+        scale_by INTEGER,
+        body TEXT,
+        logs TEXT NOT NULL DEFAULT '',
+        dispatch TEXT NOT NULL CHECK (dispatch IN ('waiting', 'ready', 'queued', 'done')),
+        touched_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+      );
+      CREATE INDEX actions_open_by_service ON actions (service_uuid, state, seq);
+      CREATE INDEX actions_by_dispatch ON actions (dispatch, seq);
+      CREATE INDEX actions_by_object ON actions (object, seq);
+    `,
+  },
+];

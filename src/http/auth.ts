@@ -1,0 +1,54 @@
+import { createMiddleware } from "hono/factory";
+import { config } from "../config";
+import { secretsEqual } from "../domain/crypto";
+import { namespaceNameProblem } from "../domain/names";
+import { namespaceStub } from "../durable-objects/namespace";
+import { bearerToken, parseAuthorization } from "./credentials";
+import { ApiError } from "./errors";
+
+export type AuthVars = { user: string };
+
+const REALM = { "WWW-Authenticate": 'Basic realm="Docker Cloud API"' };
+
+/**
+ * HTTP Basic (or legacy ApiKey) authentication of a user. The key is checked
+ * by the user's own object on every request, so a revoked key stops at once.
+ */
+export const requireUser = createMiddleware<{ Bindings: Env; Variables: AuthVars }>(async (c, next) => {
+  const header = c.req.header("authorization");
+  if (!header)
+    throw new ApiError(
+      "unauthorized",
+      "authentication required: send Authorization: Basic base64(username:apikey)",
+      REALM,
+    );
+  const creds = parseAuthorization(header);
+  if (!creds) {
+    throw new ApiError("unauthorized", "malformed Authorization header: expected Basic base64(username:apikey)", REALM);
+  }
+  const valid =
+    namespaceNameProblem(creds.username) === null &&
+    creds.apikey.length <= 256 &&
+    (await namespaceStub(c.env, creds.username).authenticate(creds.apikey));
+  if (!valid) throw new ApiError("unauthorized", "invalid username or API key", REALM);
+  c.set("user", creds.username);
+  await next();
+});
+
+/** Bearer ADMIN_TOKEN. A Worker whose token is unset or short serves no admin API at all. */
+export const requireAdmin = createMiddleware<{ Bindings: Env }>(async (c, next) => {
+  const token = config(c.env).adminToken;
+  if (!token) {
+    throw new ApiError(
+      "unavailable",
+      "the admin API is disabled: set the ADMIN_TOKEN secret to at least 32 characters",
+    );
+  }
+  const given = bearerToken(c.req.header("authorization"));
+  if (!given || !(await secretsEqual(given, token))) {
+    throw new ApiError("unauthorized", "admin API: send Authorization: Bearer <ADMIN_TOKEN>", {
+      "WWW-Authenticate": 'Bearer realm="Docker Cloud admin API"',
+    });
+  }
+  await next();
+});

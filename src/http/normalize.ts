@@ -1,0 +1,72 @@
+import { ApiError } from "./errors";
+
+/** Bodies over this are refused with 413, on every route. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * Collapses repeated slashes (the Python SDK sends `.../<S>//trigger/`, the Go
+ * SDK `//api/...`) and adds the trailing slash every route is declared with.
+ */
+export function normalizePath(pathname: string): string {
+  let path = pathname.replace(/\/{2,}/g, "/");
+  // Every API route ends in a slash; documents (/api/openapi.json) do not.
+  if (!path.endsWith("/") && !/\.[a-z]+$/.test(path)) path += "/";
+  return path;
+}
+
+/** Reads a body up to the limit, refusing a larger one without reading it all. */
+export async function readBody(request: Request): Promise<Uint8Array> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+const tooLarge = () => new ApiError("payload_too_large", `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
+
+const isCallPath = (path: string) => /\/trigger\/[^/]+\/call\/(?:[^/]+\/)?$/.test(path);
+
+/**
+ * Prepares a request for routing. Clients disagree on headers and bodies
+ * (Python sends Content-Type everywhere and empty POSTs, Go sends JSON with no
+ * Content-Type and `{}` on GET and DELETE), so: bodies on GET/DELETE are
+ * dropped; other bodies are read (bounded) and declared JSON, an empty one
+ * being `{}`. Trigger calls keep their raw body: it travels with the operation.
+ */
+export async function normalizeRequest(request: Request): Promise<Request> {
+  const url = new URL(request.url);
+  const path = normalizePath(url.pathname);
+  const method = request.method.toUpperCase();
+  const pathChanged = path !== url.pathname;
+  url.pathname = path;
+
+  if (isCallPath(path)) return pathChanged ? new Request(url, request) : request;
+  if (method === "GET" || method === "HEAD" || method === "DELETE" || method === "OPTIONS") {
+    if (!pathChanged && !request.body) return request;
+    return new Request(url, { method, headers: request.headers });
+  }
+  const body = await readBody(request);
+  const headers = new Headers(request.headers);
+  headers.set("content-type", "application/json");
+  headers.delete("content-length");
+  return new Request(url, { method, headers, body: body.byteLength ? body : "{}" });
+}

@@ -1,0 +1,42 @@
+import { createApp } from "./app";
+import { ApiError, errorResponse } from "./http/errors";
+import { normalizeRequest } from "./http/normalize";
+import { consumeDeadLetters, consumeOperations } from "./queue/consumer";
+import { registerAccountRoutes } from "./routes/account";
+import { registerActionRoutes } from "./routes/actions";
+import { registerAdminRoutes } from "./routes/admin";
+import { registerCallRoutes } from "./routes/calls";
+import { registerOpenApi } from "./routes/openapi";
+import { registerServiceRoutes } from "./routes/services";
+import { registerTriggerRoutes } from "./routes/triggers";
+
+export { Directory } from "./durable-objects/directory";
+export { ServiceLocator } from "./durable-objects/locator";
+export { NamespaceObject } from "./durable-objects/namespace";
+
+const app = createApp();
+registerCallRoutes(app);
+registerAdminRoutes(app);
+registerAccountRoutes(app);
+registerServiceRoutes(app);
+registerTriggerRoutes(app);
+registerActionRoutes(app);
+registerOpenApi(app);
+
+export default {
+  async fetch(request, env, ctx) {
+    let normalized: Request;
+    try {
+      normalized = await normalizeRequest(request);
+    } catch (err) {
+      if (err instanceof ApiError) return errorResponse(err.status, err.message, err.headers);
+      throw err;
+    }
+    return app.fetch(normalized, env, ctx);
+  },
+
+  async queue(batch, env) {
+    if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env);
+    else await consumeOperations(batch, env);
+  },
+} satisfies ExportedHandler<Env>;

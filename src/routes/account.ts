@@ -1,0 +1,70 @@
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app";
+import { normalizeUuid } from "../domain/ids";
+import { namespaceStub } from "../durable-objects/namespace";
+import { requireUser } from "../http/auth";
+import { ApiError, unwrap } from "../http/errors";
+import { KeyCreate } from "./admin";
+import { errorResponses, jsonBody, jsonResponse } from "./common";
+
+const security = [{ basicAuth: [] }];
+const tags = ["account"];
+
+/** Self-service API keys: a user lists, creates and revokes their own. */
+export function registerAccountRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.use("/api/account/*", requireUser);
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/account/v1/apikey/",
+      tags,
+      security,
+      summary: "List your API keys (never the keys themselves)",
+      responses: { 200: jsonResponse("Keys"), ...errorResponses(401) },
+    }),
+    async (c) => {
+      const objects = await namespaceStub(c.env, c.get("user")).listApiKeys();
+      return c.json(
+        {
+          meta: { limit: objects.length, next: null, offset: 0, previous: null, total_count: objects.length },
+          objects,
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/account/v1/apikey/",
+      tags,
+      security,
+      summary: "Create an API key (shown only in this answer)",
+      request: { body: jsonBody(KeyCreate) },
+      responses: { 201: jsonResponse("The key"), ...errorResponses(400, 401) },
+    }),
+    async (c) => {
+      const key = unwrap(await namespaceStub(c.env, c.get("user")).createApiKey(c.req.valid("json").label ?? ""));
+      return c.json(key, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/api/account/v1/apikey/{uuid}/",
+      tags,
+      security,
+      summary: "Revoke an API key; it stops working at once",
+      request: { params: z.object({ uuid: z.string() }) },
+      responses: { 200: jsonResponse("The revoked key"), ...errorResponses(401, 404) },
+    }),
+    async (c) => {
+      const uuid = normalizeUuid(c.req.param("uuid"));
+      if (!uuid) throw new ApiError("not_found", "API key not found");
+      return c.json(unwrap(await namespaceStub(c.env, c.get("user")).revokeApiKey(uuid)), 200);
+    },
+  );
+}

@@ -1,0 +1,108 @@
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app";
+import { ACTION_STATES } from "../domain/action";
+import { parseDateFilter } from "../domain/dates";
+import { normalizeUuid } from "../domain/ids";
+import type { ActionFilters } from "../durable-objects/namespace";
+import { namespaceStub } from "../durable-objects/namespace";
+import { ApiError } from "../http/errors";
+import {
+  askedNamespace,
+  type Ctx,
+  dual,
+  Envelope,
+  errorResponses,
+  jsonResponse,
+  listResponse,
+  PageQuery,
+  pageOf,
+  settle,
+  valid,
+} from "./common";
+
+const tags = ["actions"];
+
+const ActionQuery = z.object({
+  ...PageQuery,
+  uuid: z.string().optional(),
+  state: z.enum(ACTION_STATES, { error: `state must be one of: ${ACTION_STATES.join(", ")}` }).optional(),
+  object: z.string().optional().openapi({ description: "resource URI of the service" }),
+  start_date__gte: z.string().optional(),
+  start_date__lte: z.string().optional(),
+});
+
+function dateFilter(field: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseDateFilter(value);
+  if (ms === null) throw new ApiError("bad_request", `${field} must be a date (RFC 1123, ISO 8601 or epoch seconds)`);
+  return ms;
+}
+
+/** Namespaces a caller may read actions of, own first: a non-namespaced lookup searches them. */
+async function callerNamespaces(c: Ctx): Promise<string[]> {
+  const user = c.get("user");
+  const info = await namespaceStub(c.env, user).memberships();
+  return [user, ...info];
+}
+
+/** The audit trail (Basic auth): actions of the namespaces the caller may use. */
+export function registerActionRoutes(app: OpenAPIHono<AppEnv>): void {
+  dual(
+    app,
+    {
+      method: "get",
+      subsystem: "audit",
+      path: "/action/",
+      tags,
+      operationId: "listActions",
+      summary: "List actions, newest first",
+      request: { query: ActionQuery },
+      responses: { 200: jsonResponse("Actions", Envelope), ...errorResponses(400, 401, 403) },
+    },
+    async (c) => {
+      const ns = askedNamespace(c);
+      const page = pageOf(c);
+      const q = valid<z.infer<typeof ActionQuery>>(c, "query");
+      const filters: ActionFilters = {
+        uuid: q.uuid,
+        state: q.state,
+        object: q.object,
+        start_date__gte: dateFilter("start_date__gte", q.start_date__gte),
+        start_date__lte: dateFilter("start_date__lte", q.start_date__lte),
+      };
+      return listResponse(
+        c,
+        page,
+        settle(await namespaceStub(c.env, ns).listActions(c.get("user"), ns, filters, page)),
+      );
+    },
+  );
+
+  dual(
+    app,
+    {
+      method: "get",
+      subsystem: "audit",
+      path: "/action/{uuid}/",
+      tags,
+      operationId: "getAction",
+      summary: "Get an action",
+      request: { params: z.object({ uuid: z.string() }) },
+      responses: { 200: jsonResponse("The action"), ...errorResponses(401, 403, 404) },
+    },
+    async (c) => {
+      const uuid = normalizeUuid(c.req.param("uuid") ?? "");
+      if (!uuid) throw new ApiError("not_found", "Action not found");
+      const user = c.get("user");
+      if (c.req.param("namespace") !== undefined) {
+        const ns = askedNamespace(c);
+        return c.json(settle(await namespaceStub(c.env, ns).getAction(user, ns, uuid)), 200);
+      }
+      for (const ns of await callerNamespaces(c)) {
+        const found = await namespaceStub(c.env, ns).getAction(user, ns, uuid);
+        if (found.ok) return c.json(found.value, 200);
+      }
+      throw new ApiError("not_found", "Action not found");
+    },
+  );
+}

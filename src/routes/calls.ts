@@ -1,0 +1,108 @@
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app";
+import { redactTriggerPath } from "../domain/action";
+import { normalizeUuid } from "../domain/ids";
+import { namespaceNameProblem } from "../domain/names";
+import { locateService } from "../durable-objects/locator";
+import { namespaceStub, type RequestMeta } from "../durable-objects/namespace";
+import { ApiError } from "../http/errors";
+import { readBody } from "../http/normalize";
+import { type Ctx, dual, errorResponses, jsonResponse } from "./common";
+
+const tags = ["triggers"];
+
+/** One answer for every trigger that cannot be called, so the answer tells nothing about uuids. */
+const notFound = () => new ApiError("not_found", "Trigger not found");
+
+const CallParams = z.object({ uuid: z.string(), trigger_uuid: z.string() });
+const CountParams = CallParams.extend({
+  count: z.string().openapi({ description: "SCALEUP only: how many containers to add (default 1)" }),
+});
+
+function parseCount(raw: string | undefined): number | null {
+  if (raw === undefined) return null;
+  if (!/^\d{1,6}$/.test(raw) || Number(raw) < 1) {
+    throw new ApiError(
+      "bad_request",
+      `the count to scale up by must be a whole number of 1 or more, not '${raw.slice(0, 20)}'`,
+    );
+  }
+  return Number(raw);
+}
+
+function location(cf: Request["cf"]): string | null {
+  if (!cf) return null;
+  const parts = [cf.city, cf.region, cf.country].filter((p): p is string => typeof p === "string" && p !== "");
+  return parts.length ? parts.join(", ") : null;
+}
+
+/**
+ * POST .../trigger/<T>/call/[N/]: no credentials (the URL is the secret; an
+ * Authorization header is ignored). Answers 202 as soon as the action is
+ * recorded; the operation runs from the queue.
+ */
+async function callTrigger(c: Ctx): Promise<Response> {
+  const service = normalizeUuid(c.req.param("uuid") ?? "");
+  const trigger = normalizeUuid(c.req.param("trigger_uuid") ?? "");
+  if (!service || !trigger) throw notFound();
+  const scaleBy = parseCount(c.req.param("count"));
+  const raw = await readBody(c.req.raw);
+
+  const named = c.req.param("namespace");
+  const ns = named !== undefined ? named : await locateService(c.env, service);
+  if (!ns || namespaceNameProblem(ns) !== null) throw notFound();
+
+  const meta: RequestMeta = {
+    method: "POST",
+    path: redactTriggerPath(c.req.path),
+    user_agent: c.req.header("user-agent")?.slice(0, 512) ?? null,
+    ip: c.req.header("cf-connecting-ip") ?? null,
+    location: location(c.req.raw.cf),
+  };
+  const result = await namespaceStub(c.env, ns).callTrigger({
+    service,
+    trigger,
+    scale_by: scaleBy,
+    body: raw.byteLength ? new TextDecoder().decode(raw) : null,
+    meta,
+  });
+  if (!result.ok) throw result.code === "not_found" ? notFound() : new ApiError(result.code, result.message);
+  return c.json(result.value, 202, { "X-DockerCloud-Action-URI": result.value.resource_uri });
+}
+
+export function registerCallRoutes(app: OpenAPIHono<AppEnv>): void {
+  const responses = {
+    202: jsonResponse("The action that will perform the operation; its URI is in X-DockerCloud-Action-URI"),
+    ...errorResponses(400, 404, 405, 413),
+  };
+  dual(
+    app,
+    {
+      method: "post",
+      subsystem: "app",
+      path: "/service/{uuid}/trigger/{trigger_uuid}/call/",
+      auth: false,
+      tags,
+      operationId: "callTrigger",
+      summary: "Call a trigger (no credentials)",
+      request: { params: CallParams },
+      responses,
+    },
+    callTrigger,
+  );
+  dual(
+    app,
+    {
+      method: "post",
+      subsystem: "app",
+      path: "/service/{uuid}/trigger/{trigger_uuid}/call/{count}/",
+      auth: false,
+      tags,
+      operationId: "callTriggerWithCount",
+      summary: "Call a SCALEUP trigger, scaling up by count (no credentials)",
+      request: { params: CountParams },
+      responses,
+    },
+    callTrigger,
+  );
+}
