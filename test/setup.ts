@@ -1,6 +1,10 @@
-import { afterAll, afterEach, beforeAll } from "vitest";
-import { network } from "./helpers/msw";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
+import { network, unhandled } from "./helpers/msw";
 
 beforeAll(() => network.enable());
-afterEach(() => network.resetHandlers());
+afterEach(() => {
+  network.resetHandlers();
+  const seen = unhandled.splice(0);
+  expect(seen, "outbound requests that no test mocked").toEqual([]);
+});
 afterAll(() => network.disable());
