@@ -31,11 +31,12 @@ const ActionQuery = z.object({
   start_date__lte: z.string().optional(),
 });
 
-function dateFilter(field: string, value: string | undefined): number | undefined {
+function dateFilter(field: string, value: string | undefined, upper = false): number | undefined {
   if (value === undefined) return undefined;
   const ms = parseDateFilter(value);
   if (ms === null) throw new ApiError("bad_request", `${field} must be a date (RFC 1123, ISO 8601 or epoch seconds)`);
-  return ms;
+  // Dates are shown to the second: a whole-second upper bound covers that whole second.
+  return upper && ms % 1000 === 0 ? ms + 999 : ms;
 }
 
 /** Namespaces a caller may read actions of, own first: a non-namespaced lookup searches them. */
@@ -68,7 +69,7 @@ export function registerActionRoutes(app: OpenAPIHono<AppEnv>): void {
         state: q.state,
         object: q.object,
         start_date__gte: dateFilter("start_date__gte", q.start_date__gte),
-        start_date__lte: dateFilter("start_date__lte", q.start_date__lte),
+        start_date__lte: dateFilter("start_date__lte", q.start_date__lte, true),
       };
       return listResponse(
         c,
