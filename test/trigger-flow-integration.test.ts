@@ -1,5 +1,4 @@
-import { vi } from "vitest";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { as, asGo, call, createService, createTrigger, createUser } from "./helpers/api";
 
 describe("trigger flow with no target", () => {

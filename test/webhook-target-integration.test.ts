@@ -1,4 +1,4 @@
-import { http, HttpResponse } from "msw";
+import { HttpResponse, http } from "msw";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
 import { as, call, createService, createTrigger, createUser } from "./helpers/api";
@@ -32,14 +32,22 @@ describe("webhook target", () => {
     const r = await call(trigger.url, { method: "POST", body: '{"push":"main"}' });
     expect(r.status).toBe(202);
     const action = await r.json<{ resource_uri: string; uuid: string }>();
-    await vi.waitUntil(async () => (await (await as(user, "GET", action.resource_uri)).json<{ state: string }>()).state === "Success", {
-      timeout: 10_000,
-      interval: 100,
-    });
+    await vi.waitUntil(
+      async () => (await (await as(user, "GET", action.resource_uri)).json<{ state: string }>()).state === "Success",
+      {
+        timeout: 10_000,
+        interval: 100,
+      },
+    );
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]).toMatchObject({
       type: "service.redeploy",
-      data: { action: { uuid: action.uuid }, namespace: user.username, trigger_body: '{"push":"main"}', scale_by: null },
+      data: {
+        action: { uuid: action.uuid },
+        namespace: user.username,
+        trigger_body: '{"push":"main"}',
+        scale_by: null,
+      },
     });
   });
 });

@@ -93,7 +93,11 @@ export async function createService(user: User, body: Record<string, unknown> = 
 
 export type TriggerJson = { uuid: string; name: string; operation: string; url: string; resource_uri: string };
 
-export async function createTrigger(user: User, service: ServiceJson, body: Record<string, unknown> = {}): Promise<TriggerJson> {
+export async function createTrigger(
+  user: User,
+  service: ServiceJson,
+  body: Record<string, unknown> = {},
+): Promise<TriggerJson> {
   const r = await as(user, "POST", `${service.resource_uri}trigger/`, body);
   if (r.status !== 201) throw new Error(`trigger create failed: ${r.status} ${await r.text()}`);
   return r.json<TriggerJson>();
