@@ -32,6 +32,11 @@ export class ServiceLocator extends DurableObject<Env> {
     return cursor.rowsWritten > 0;
   }
 
+  /** Drops the pointer of a service whose create was refused; its uuid was never handed out. */
+  remove(uuid: string): void {
+    this.ctx.storage.sql.exec("DELETE FROM pointers WHERE uuid = ?", uuid);
+  }
+
   get(uuid: string): string | null {
     const row = this.ctx.storage.sql
       .exec<{ namespace: string }>("SELECT namespace FROM pointers WHERE uuid = ?", uuid)

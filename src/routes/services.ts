@@ -96,8 +96,12 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
         target_sealed: target.target_sealed,
       };
       // The pointer is written first, so the service is found by uuid the moment it exists.
-      await locatorStub(c.env, service.uuid).put(service.uuid, ns);
-      const created = settle(await namespaceStub(c.env, ns).createService(c.get("user"), ns, service));
+      const locator = locatorStub(c.env, service.uuid);
+      await locator.put(service.uuid, ns);
+      const result = await namespaceStub(c.env, ns).createService(c.get("user"), ns, service);
+      // A refused create leaves nothing behind; its uuid was never handed out, so no cache holds it.
+      if (!result.ok) await locator.remove(service.uuid);
+      const created = settle(result);
       return c.json(withRevealed(created, target.revealed), 201);
     },
   );

@@ -105,15 +105,33 @@ const TRIGGER_NOT_FOUND = fail("not_found", "Trigger not found");
 export class NamespaceObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
 
+  /**
+   * False until the namespace is claimed. An object that was only asked about
+   * (a guessed username in a Basic header) writes nothing, so it is never stored.
+   */
+  private migrated = false;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    ctx.blockConcurrencyWhile(async () => migrate(this.sql, NAMESPACE_MIGRATIONS));
+    ctx.blockConcurrencyWhile(async () => {
+      const hasSchema =
+        this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sql_schema_migrations'").toArray()
+          .length > 0;
+      if (hasSchema) this.ensureSchema();
+    });
+  }
+
+  private ensureSchema(): void {
+    if (this.migrated) return;
+    migrate(this.sql, NAMESPACE_MIGRATIONS);
+    this.migrated = true;
   }
 
   // ---- the namespace itself (admin API) ----
 
   private row(): { name: string; kind: NamespaceKind; created_at: number } | undefined {
+    if (!this.migrated) return undefined;
     return this.sql
       .exec<{ name: string; kind: NamespaceKind; created_at: number }>(
         "SELECT name, kind, created_at FROM namespace WHERE id = 1",
@@ -123,6 +141,7 @@ export class NamespaceObject extends DurableObject<Env> {
 
   /** Creates the namespace; names are unique across users and organizations. */
   claim(name: string, kind: NamespaceKind): Result<NamespaceInfo> {
+    this.ensureSchema();
     const existing = this.row();
     if (existing) return fail("conflict", `the name '${name}' is already taken by a ${existing.kind}`);
     const created_at = Date.now();
@@ -171,6 +190,7 @@ export class NamespaceObject extends DurableObject<Env> {
   }
 
   removeMember(username: string): Result<{ username: string }> {
+    if (!this.row()) return fail("not_found", "organization not found");
     const removed = this.sql.exec("DELETE FROM members WHERE username = ?", username).rowsWritten;
     if (removed === 0) return fail("not_found", `'${username}' is not a member`);
     return ok({ username });
@@ -178,6 +198,7 @@ export class NamespaceObject extends DurableObject<Env> {
 
   /** A user's side of an organization membership, so deleting the user can leave its organizations. */
   recordMembership(organization: string, member: boolean): void {
+    if (!this.row()) return;
     if (member) {
       this.sql.exec(
         "INSERT INTO memberships (organization, added_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -191,6 +212,7 @@ export class NamespaceObject extends DurableObject<Env> {
 
   /** The organizations a user belongs to. */
   memberships(): string[] {
+    if (!this.row()) return [];
     return this.sql
       .exec<{ organization: string }>("SELECT organization FROM memberships ORDER BY organization")
       .toArray()
@@ -227,6 +249,7 @@ export class NamespaceObject extends DurableObject<Env> {
   }
 
   listApiKeys(): ApiKeyJson[] {
+    if (!this.row()) return [];
     return this.sql
       .exec<{ uuid: string; label: string; created_at: number; last_used_at: number | null }>(
         "SELECT uuid, label, created_at, last_used_at FROM api_keys ORDER BY created_at, uuid",
@@ -236,6 +259,7 @@ export class NamespaceObject extends DurableObject<Env> {
   }
 
   revokeApiKey(uuid: string): Result<ApiKeyJson> {
+    if (!this.row()) return fail("not_found", "API key not found");
     const row = this.sql
       .exec<{ uuid: string; label: string; created_at: number; last_used_at: number | null }>(
         "SELECT uuid, label, created_at, last_used_at FROM api_keys WHERE uuid = ?",
@@ -623,6 +647,7 @@ export class NamespaceObject extends DurableObject<Env> {
   // ---- actions (audit API) ----
 
   private action(uuid: string): ActionRow | undefined {
+    if (!this.migrated) return undefined;
     return this.sql.exec<ActionRow>("SELECT * FROM actions WHERE uuid = ?", uuid).toArray()[0];
   }
 
