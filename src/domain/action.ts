@@ -4,10 +4,12 @@ export const ACTION_STATES = ["Pending", "In progress", "Canceling", "Canceled",
 export type ActionState = (typeof ACTION_STATES)[number];
 export const FINISHED_STATES: readonly ActionState[] = ["Canceled", "Success", "Failed"];
 
-export type ActionKind = "redeploy" | "scaleup";
+/** redeploy; scaleup: add N containers (triggers); scale: reach target_num_containers (the API's scale/). */
+export type ActionKind = "redeploy" | "scaleup" | "scale";
 export const ACTION_LABEL: Record<ActionKind, string> = {
   redeploy: "Service Redeploy",
   scaleup: "Service Scale",
+  scale: "Service Scale",
 };
 
 export type ActionRow = {
@@ -36,6 +38,15 @@ export type ActionRow = {
   touched_at: number;
   attempts: number;
   last_error: string | null;
+  reuse_volumes: number | null;
+  joined_calls: number;
+  retry_of: string | null;
+  /** The container count a scaling action sets, computed when its first attempt starts. */
+  new_target: number | null;
+  /** Docker Cloud target, SCALEUP: the remote count it sets, fixed by the attempt that read it. */
+  remote_target: number | null;
+  /** Set while an attempt runs, so a duplicate delivery of the same message does not run it twice. */
+  attempt_started_at: number | null;
 };
 
 export const actionUri = (namespace: string, uuid: string) => `/api/audit/v1/${namespace}/action/${uuid}/`;
@@ -66,6 +77,7 @@ export function serializeAction(namespace: string, row: ActionRow) {
     can_be_retried: finished,
     trigger: row.trigger_uri,
     logs: row.logs,
+    retry_of: row.retry_of,
   };
 }
 export type ActionJson = ReturnType<typeof serializeAction>;

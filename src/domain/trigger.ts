@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { rfc1123 } from "./dates";
 import { serviceUri } from "./service";
 
 export const OPERATIONS = ["REDEPLOY", "SCALEUP"] as const;
@@ -6,6 +7,18 @@ export type Operation = (typeof OPERATIONS)[number];
 
 /** A service holds at most this many triggers (Docker Cloud answered a quota 403 past it). */
 export const MAX_TRIGGERS_PER_SERVICE = 100;
+/** Calls a trigger accepts per minute unless told otherwise. */
+export const DEFAULT_RATE_LIMIT = 30;
+export const MAX_RATE_LIMIT = 100_000;
+
+const rateLimit = z
+  .number({ error: "rate_limit must be a whole number of calls per minute" })
+  .int({ error: "rate_limit must be a whole number of calls per minute" })
+  .min(1, { error: "rate_limit must be at least 1 call per minute" })
+  .max(MAX_RATE_LIMIT, { error: `rate_limit must be at most ${MAX_RATE_LIMIT} calls per minute` });
+const triggerName = z
+  .string({ error: "name must be a string" })
+  .max(255, { error: "name must be at most 255 characters" });
 
 /**
  * `""` counts as absent (the Go SDK always sends both keys); the operation is
@@ -13,11 +26,8 @@ export const MAX_TRIGGERS_PER_SERVICE = 100;
  */
 export const TriggerCreate = z
   .object({
-    name: z
-      .string({ error: "name must be a string" })
-      .max(255, { error: "name must be at most 255 characters" })
-      .nullable()
-      .optional(),
+    name: triggerName.nullable().optional(),
+    rate_limit: rateLimit.optional(),
     operation: z
       .string({ error: "operation must be a string" })
       .nullable()
@@ -33,18 +43,30 @@ export const TriggerCreate = z
   .openapi("TriggerCreate");
 export type TriggerCreate = z.output<typeof TriggerCreate>;
 
+export const TriggerPatch = z
+  .object({ name: triggerName.optional(), rate_limit: rateLimit.optional() })
+  .openapi("TriggerPatch");
+export type TriggerPatch = z.output<typeof TriggerPatch>;
+
 export type TriggerRow = {
   uuid: string;
   service_uuid: string;
   name: string;
   operation: Operation;
   created_at: number;
+  rate_limit: number;
+  call_count: number;
+  rejected_count: number;
+  last_called_at: number | null;
 };
 
 export const triggerUri = (namespace: string, serviceUuid: string, uuid: string) =>
   `${serviceUri(namespace, serviceUuid)}trigger/${uuid}/`;
 
-/** `url` is root-relative: the CLI prints rest_host + url[1:]. */
+/**
+ * `url` is root-relative: the CLI prints rest_host + url[1:]. `rate_limit`,
+ * `call_count`, `rejected_count` and `last_called` are our extension fields.
+ */
 export function serializeTrigger(namespace: string, row: TriggerRow) {
   const resource_uri = triggerUri(namespace, row.service_uuid, row.uuid);
   return {
@@ -53,6 +75,10 @@ export function serializeTrigger(namespace: string, row: TriggerRow) {
     operation: row.operation,
     url: `${resource_uri}call/`,
     resource_uri,
+    rate_limit: row.rate_limit,
+    call_count: row.call_count,
+    rejected_count: row.rejected_count,
+    last_called: rfc1123(row.last_called_at),
   };
 }
 export type TriggerJson = ReturnType<typeof serializeTrigger>;

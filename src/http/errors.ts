@@ -18,11 +18,12 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 /** A failure a Durable Object reports over RPC (RPC keeps no custom error classes). */
-export type Failure = { ok: false; code: ErrorCode; message: string };
+export type Failure = { ok: false; code: ErrorCode; message: string; headers?: Record<string, string> };
 export type Result<T> = { ok: true; value: T } | Failure;
 
 export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
-export const fail = (code: ErrorCode, message: string): Failure => ({ ok: false, code, message });
+export const fail = (code: ErrorCode, message: string, headers?: Record<string, string>): Failure =>
+  headers ? { ok: false, code, message, headers } : { ok: false, code, message };
 
 /** The one error type of the API; `onError` turns it into `{"error": message}`. */
 export class ApiError extends Error {
@@ -43,7 +44,7 @@ export class ApiError extends Error {
 
 /** Unwraps an RPC result, throwing its failure as an ApiError. */
 export function unwrap<T>(result: Result<T>): T {
-  if (!result.ok) throw new ApiError(result.code, result.message);
+  if (!result.ok) throw new ApiError(result.code, result.message, result.headers);
   return result.value;
 }
 

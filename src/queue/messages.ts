@@ -21,13 +21,18 @@ export type Job = {
     resource_uri: string;
     image_name: string | null;
     target_num_containers: number;
+    max_num_containers: number;
   };
   trigger: { uuid: string; name: string } | null;
   scale_by: number | null;
   new_target_num_containers: number | null;
   trigger_body: string | null;
+  /** redeploy only: the reuse_volumes query of POST .../redeploy/, or null. */
+  reuse_volumes: boolean | null;
   target: PublicTarget | null;
   target_sealed: string | null;
+  /** Docker Cloud target, SCALEUP: the remote count fixed by an earlier attempt, or null. */
+  remote_target: number | null;
 };
 
 export type BeginResult = { status: "run"; job: Job } | { status: "done"; reason: string };
@@ -38,4 +43,5 @@ export type AttemptOutcome = {
   /** One log line: what happened, without secrets. */
   detail: string;
   durationMs: number;
+  remoteTarget?: number;
 };

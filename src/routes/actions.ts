@@ -19,6 +19,7 @@ import {
   settle,
   valid,
 } from "./common";
+import { requestMeta } from "./meta";
 
 const tags = ["actions"];
 
@@ -88,22 +89,67 @@ export function registerActionRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       operationId: "getAction",
       summary: "Get an action",
-      request: { params: z.object({ uuid: z.string() }) },
+      request: { params: ActionParam },
       responses: { 200: jsonResponse("The action"), ...errorResponses(401, 403, 404) },
     },
     async (c) => {
-      const uuid = normalizeUuid(c.req.param("uuid") ?? "");
-      if (!uuid) throw new ApiError("not_found", "Action not found");
-      const user = c.get("user");
-      if (c.req.param("namespace") !== undefined) {
-        const ns = askedNamespace(c);
-        return c.json(settle(await namespaceStub(c.env, ns).getAction(user, ns, uuid)), 200);
-      }
-      for (const ns of await callerNamespaces(c)) {
-        const found = await namespaceStub(c.env, ns).getAction(user, ns, uuid);
-        if (found.ok) return c.json(found.value, 200);
-      }
-      throw new ApiError("not_found", "Action not found");
+      const { ns, uuid } = await actionScope(c);
+      return c.json(settle(await namespaceStub(c.env, ns).getAction(c.get("user"), ns, uuid)), 200);
     },
   );
+
+  dual(
+    app,
+    {
+      method: "post",
+      subsystem: "audit",
+      path: "/action/{uuid}/cancel/",
+      tags,
+      operationId: "cancelAction",
+      summary: "Cancel a Pending action (409 once it is In progress)",
+      request: { params: ActionParam },
+      responses: { 200: jsonResponse("The canceled action"), ...errorResponses(401, 403, 404, 409) },
+    },
+    async (c) => {
+      const { ns, uuid } = await actionScope(c);
+      return c.json(settle(await namespaceStub(c.env, ns).cancelAction(c.get("user"), ns, uuid)), 200);
+    },
+  );
+
+  dual(
+    app,
+    {
+      method: "post",
+      subsystem: "audit",
+      path: "/action/{uuid}/retry/",
+      tags,
+      operationId: "retryAction",
+      summary: "Repeat a Success, Failed or Canceled action as a new action",
+      request: { params: ActionParam },
+      responses: { 202: jsonResponse("The new action"), ...errorResponses(401, 403, 404, 409) },
+    },
+    async (c) => {
+      const { ns, uuid } = await actionScope(c);
+      const meta = requestMeta(c, c.req.path);
+      const action = settle(await namespaceStub(c.env, ns).retryAction(c.get("user"), ns, uuid, meta));
+      return c.json(action, 202, { "X-DockerCloud-Action-URI": action.resource_uri });
+    },
+  );
+}
+
+const ActionParam = z.object({ uuid: z.string() });
+
+/**
+ * The namespace holding an action: the one named in the path, else the first
+ * of the caller's namespaces (own, then organizations) that has it.
+ */
+async function actionScope(c: Ctx): Promise<{ ns: string; uuid: string }> {
+  const uuid = normalizeUuid(c.req.param("uuid") ?? "");
+  if (!uuid) throw new ApiError("not_found", "Action not found");
+  if (c.req.param("namespace") !== undefined) return { ns: askedNamespace(c), uuid };
+  const user = c.get("user");
+  for (const ns of await callerNamespaces(c)) {
+    if ((await namespaceStub(c.env, ns).getAction(user, ns, uuid)).ok) return { ns, uuid };
+  }
+  throw new ApiError("not_found", "Action not found");
 }

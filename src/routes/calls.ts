@@ -4,10 +4,11 @@ import { redactTriggerPath } from "../domain/action";
 import { normalizeUuid } from "../domain/ids";
 import { namespaceNameProblem } from "../domain/names";
 import { locateService } from "../durable-objects/locator";
-import { namespaceStub, type RequestMeta } from "../durable-objects/namespace";
+import { namespaceStub } from "../durable-objects/namespace";
 import { ApiError } from "../http/errors";
 import { readBody } from "../http/normalize";
 import { type Ctx, dual, errorResponses, jsonResponse } from "./common";
+import { requestMeta } from "./meta";
 
 const tags = ["triggers"];
 
@@ -30,10 +31,13 @@ function parseCount(raw: string | undefined): number | null {
   return Number(raw);
 }
 
-function location(cf: Request["cf"]): string | null {
-  if (!cf) return null;
-  const parts = [cf.city, cf.region, cf.country].filter((p): p is string => typeof p === "string" && p !== "");
-  return parts.length ? parts.join(", ") : null;
+/** Idempotency-Key: at most 255 visible ASCII characters. */
+function idempotencyKey(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  if (!/^[\x21-\x7e]{1,255}$/.test(raw)) {
+    throw new ApiError("bad_request", "Idempotency-Key must be 1 to 255 visible ASCII characters");
+  }
+  return raw;
 }
 
 /**
@@ -52,16 +56,11 @@ async function callTrigger(c: Ctx): Promise<Response> {
   const ns = named !== undefined ? named : await locateService(c.env, service);
   if (!ns || namespaceNameProblem(ns) !== null) throw notFound();
 
-  const meta: RequestMeta = {
-    method: "POST",
-    path: redactTriggerPath(c.req.path),
-    user_agent: c.req.header("user-agent")?.slice(0, 512) ?? null,
-    ip: c.req.header("cf-connecting-ip") ?? null,
-    location: location(c.req.raw.cf),
-  };
+  const meta = requestMeta(c, redactTriggerPath(c.req.path));
   const result = await namespaceStub(c.env, ns).callTrigger({
     service,
     trigger,
+    idempotency_key: idempotencyKey(c.req.header("idempotency-key")),
     scale_by: scaleBy,
     body: raw.byteLength ? new TextDecoder().decode(raw) : null,
     meta,

@@ -136,5 +136,5 @@ export async function serviceScope(c: Ctx, serviceUuid: string): Promise<Service
 export function settle<T>(result: Result<T>, scope?: ServiceScope): T {
   if (result.ok) return result.value;
   if (scope?.located && result.code === "forbidden") throw new ApiError("not_found", "Service not found");
-  throw new ApiError(result.code, result.message);
+  throw new ApiError(result.code, result.message, result.headers);
 }

@@ -28,6 +28,7 @@ import {
   settle,
   valid,
 } from "./common";
+import { requestMeta } from "./meta";
 
 const tags = ["services"];
 const UuidParam = z.object({ uuid: z.string().openapi({ description: "the service uuid" }) });
@@ -157,6 +158,51 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
     },
   );
 
+  for (const kind of ["redeploy", "scale"] as const) {
+    dual(
+      app,
+      {
+        method: "post",
+        subsystem: "app",
+        path: `/service/{uuid}/${kind}/`,
+        tags,
+        operationId: `${kind}Service`,
+        summary:
+          kind === "redeploy"
+            ? "Redeploy a service (through the same queue and target as trigger calls)"
+            : "Scale a service to its target_num_containers (set it first with PATCH)",
+        request: {
+          params: UuidParam,
+          ...(kind === "redeploy"
+            ? {
+                query: z.object({
+                  reuse_volumes: z.string().optional().openapi({ description: "true or false, any case" }),
+                }),
+              }
+            : {}),
+        },
+        responses: {
+          202: jsonResponse("The service; the action's URI is in X-DockerCloud-Action-URI"),
+          ...errorResponses(400, 401, 403, 404),
+        },
+      },
+      async (c) => {
+        const uuid = serviceUuidParam(c);
+        const reuse = kind === "redeploy" ? parseBoolean("reuse_volumes", c.req.query("reuse_volumes")) : null;
+        const scope = await serviceScope(c, uuid);
+        const { service, action } = settle(
+          await scope.stub.operateService(c.get("user"), scope.ns, uuid, {
+            kind,
+            reuse_volumes: reuse,
+            meta: requestMeta(c, c.req.path),
+          }),
+          scope,
+        );
+        return c.json(service, 202, { "X-DockerCloud-Action-URI": action.resource_uri });
+      },
+    );
+  }
+
   dual(
     app,
     {
@@ -175,6 +221,15 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       return c.json(settle(await scope.stub.terminateService(c.get("user"), scope.ns, uuid), scope), 202);
     },
   );
+}
+
+/** Booleans in queries, as the SDKs write them: Python `True`/`False`, Go `false`. */
+function parseBoolean(field: string, raw: string | undefined): boolean | null {
+  if (raw === undefined || raw === "") return null;
+  const v = raw.toLowerCase();
+  if (v === "true" || v === "1") return true;
+  if (v === "false" || v === "0") return false;
+  throw new ApiError("bad_request", `${field} must be true or false, not '${raw.slice(0, 20)}'`);
 }
 
 /** A generated or given webhook secret is shown in the answer that set it, and never again. */

@@ -1,7 +1,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
 import { normalizeUuid } from "../domain/ids";
-import { TriggerCreate } from "../domain/trigger";
+import { TriggerCreate, TriggerPatch } from "../domain/trigger";
 import { ApiError } from "../http/errors";
 import {
   dual,
@@ -37,6 +37,10 @@ const TriggerObject = z
     operation: z.enum(["REDEPLOY", "SCALEUP"]),
     url: z.string().openapi({ description: "root-relative call path; POST to it with no credentials" }),
     resource_uri: z.string(),
+    rate_limit: z.number().int().openapi({ description: "calls accepted per minute (ours)" }),
+    call_count: z.number().int().openapi({ description: "calls accepted (ours)" }),
+    rejected_count: z.number().int().openapi({ description: "calls refused with 409 or 429 (ours)" }),
+    last_called: z.string().nullable().openapi({ description: "RFC 1123 date of the last call (ours)" }),
   })
   .openapi("Trigger");
 
@@ -96,6 +100,7 @@ export function registerTriggerRoutes(app: OpenAPIHono<AppEnv>): void {
         await scope.stub.createTrigger(c.get("user"), scope.ns, uuid, {
           name: input.name ?? null,
           operation: input.operation,
+          rate_limit: input.rate_limit ?? null,
         }),
         scope,
       );
@@ -120,6 +125,27 @@ export function registerTriggerRoutes(app: OpenAPIHono<AppEnv>): void {
       const trigger = triggerUuidParam(c);
       const scope = await serviceScope(c, uuid);
       return c.json(settle(await scope.stub.getTrigger(c.get("user"), scope.ns, uuid, trigger), scope), 200);
+    },
+  );
+
+  dual(
+    app,
+    {
+      method: "patch",
+      subsystem: "app",
+      path: "/service/{uuid}/trigger/{trigger_uuid}/",
+      tags,
+      operationId: "updateTrigger",
+      summary: "Change a trigger's name or rate_limit",
+      request: { params: TriggerParam, body: jsonBody(TriggerPatch) },
+      responses: { 200: jsonResponse("The trigger", TriggerObject), ...errorResponses(400, 401, 403, 404) },
+    },
+    async (c) => {
+      const uuid = serviceUuidParam(c);
+      const trigger = triggerUuidParam(c);
+      const input = valid<TriggerPatch>(c, "json");
+      const scope = await serviceScope(c, uuid);
+      return c.json(settle(await scope.stub.updateTrigger(c.get("user"), scope.ns, uuid, trigger, input), scope), 200);
     },
   );
 

@@ -13,18 +13,48 @@ export const WebhookTargetInput = z
   })
   .openapi("WebhookTarget");
 
+const NAMESPACE = /^[a-z0-9]{4,30}$/;
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** Any server speaking the Docker Cloud service API, this project included. */
+export const DockerCloudTargetInput = z
+  .object({
+    type: z.literal("dockercloud"),
+    url: z.string().max(2048),
+    username: z.string().min(1).max(100),
+    apikey: z.string().min(1).max(256),
+    namespace: z
+      .string()
+      .regex(NAMESPACE, { error: "target.namespace must be 4 to 30 of a-z0-9" })
+      .nullable()
+      .optional(),
+    service_uuid: z.string().regex(UUID, { error: "target.service_uuid must be a uuid" }).nullable().optional(),
+  })
+  .openapi("DockerCloudTarget");
+
 export const TargetInput = z
-  .discriminatedUnion("type", [WebhookTargetInput], {
-    error: 'target.type must be "webhook" (or target must be null)',
+  .discriminatedUnion("type", [WebhookTargetInput, DockerCloudTargetInput], {
+    error: 'target.type must be "webhook" or "dockercloud" (or target must be null)',
   })
   .nullable()
   .openapi("TargetInput");
 export type TargetInput = z.infer<typeof TargetInput>;
 
-/** What the API shows of a target: never its secret. */
-export type PublicTarget = { type: "webhook"; url: string };
+/** What the API shows of a target: never its secret or API key. */
+export type PublicWebhookTarget = { type: "webhook"; url: string };
+export type PublicDockerCloudTarget = {
+  type: "dockercloud";
+  url: string;
+  username: string;
+  namespace: string | null;
+  service_uuid: string | null;
+};
+export type PublicTarget = PublicWebhookTarget | PublicDockerCloudTarget;
+
 /** What is sealed with AES-GCM before it is stored. */
-export type TargetSecrets = { secret: string };
+export type WebhookSecrets = { secret: string };
+export type DockerCloudSecrets = { apikey: string };
+export type TargetSecrets = WebhookSecrets | DockerCloudSecrets;
 
 export type TargetRules = { allowHttpLocalhost: boolean };
 

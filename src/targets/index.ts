@@ -1,7 +1,8 @@
 import { config } from "../config";
 import { decryptSecret } from "../domain/crypto";
 import type { Job } from "../queue/messages";
-import type { TargetSecrets } from "./config";
+import type { DockerCloudSecrets, TargetSecrets, WebhookSecrets } from "./config";
+import { performDockerCloud } from "./dockercloud";
 import type { AttemptResult } from "./outcome";
 import { deliverWebhook } from "./webhook";
 
@@ -19,5 +20,9 @@ export async function perform(env: Env, job: Job): Promise<AttemptResult> {
       detail: "the target's secret cannot be read (was SECRETS_KEY changed?); set the target again",
     };
   }
-  return deliverWebhook(job, job.target.url, secrets, config(env).TARGET_TIMEOUT_MS);
+  const timeout = config(env).TARGET_TIMEOUT_MS;
+  if (job.target.type === "dockercloud") {
+    return performDockerCloud(job, job.target, secrets as DockerCloudSecrets, timeout);
+  }
+  return deliverWebhook(job, job.target.url, secrets as WebhookSecrets, timeout);
 }

@@ -13,7 +13,7 @@ import {
 export type PreparedTarget = {
   target_public: PublicTarget | null;
   target_sealed: string | null;
-  /** Shown once, in the answer to the request that set it. */
+  /** Shown once, in the answer to the request that set it (a webhook's secret). */
   revealed: { secret: string } | null;
 };
 
@@ -23,13 +23,24 @@ export async function prepareTarget(env: Env, input: TargetInput): Promise<Prepa
   const cfg = config(env);
   const urlProblem = targetUrlProblem(input.url, { allowHttpLocalhost: cfg.ALLOW_HTTP_LOCALHOST_TARGETS });
   if (urlProblem) throw new ApiError("bad_request", urlProblem);
+  const url = new URL(input.url).toString();
+  const seal = (secrets: TargetSecrets) => encryptSecret(cfg.secretsKey, JSON.stringify(secrets));
+
+  if (input.type === "dockercloud") {
+    return {
+      target_public: {
+        type: "dockercloud",
+        url,
+        username: input.username,
+        namespace: input.namespace ?? null,
+        service_uuid: input.service_uuid?.toLowerCase() ?? null,
+      },
+      target_sealed: await seal({ apikey: input.apikey }),
+      revealed: null,
+    };
+  }
   const secret = input.secret ?? newWebhookSecret();
   const secretProblem = webhookSecretProblem(secret);
   if (secretProblem) throw new ApiError("bad_request", secretProblem);
-  const sealed = await encryptSecret(cfg.secretsKey, JSON.stringify({ secret } satisfies TargetSecrets));
-  return {
-    target_public: { type: "webhook", url: new URL(input.url).toString() },
-    target_sealed: sealed,
-    revealed: { secret },
-  };
+  return { target_public: { type: "webhook", url }, target_sealed: await seal({ secret }), revealed: { secret } };
 }

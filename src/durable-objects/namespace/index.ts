@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { config } from "../../config";
 import {
   type ActionJson,
   type ActionKind,
@@ -13,6 +14,7 @@ import { newUuid } from "../../domain/ids";
 import type { Envelope, Page } from "../../domain/pagination";
 import { type ServiceJson, type ServiceRow, serializeService, serviceUri } from "../../domain/service";
 import {
+  DEFAULT_RATE_LIMIT,
   MAX_TRIGGERS_PER_SERVICE,
   type Operation,
   serializeTrigger,
@@ -24,6 +26,15 @@ import { fail, ok, type Result } from "../../http/errors";
 import type { AttemptOutcome, BeginResult, OperationMessage } from "../../queue/messages";
 import type { PublicTarget } from "../../targets/config";
 import { migrate } from "../migrations";
+import {
+  idempotentAction,
+  pendingRedeploy,
+  pendingScaleUp,
+  rateLimited,
+  recordAcceptedCall,
+  recordRejectedCall,
+  rememberIdempotencyKey,
+} from "./call-guards";
 import { NAMESPACE_MIGRATIONS } from "./schema";
 
 export type NamespaceKind = "user" | "organization";
@@ -78,6 +89,8 @@ export type RequestMeta = {
 export type TriggerCall = {
   service: string;
   trigger: string;
+  /** The Idempotency-Key header, or null. */
+  idempotency_key: string | null;
   /** The N of .../call/N/, or null. */
   scale_by: number | null;
   body: string | null;
@@ -91,8 +104,11 @@ const QUEUE_BATCH = 100;
 
 const NO_ACCESS = (name: string) =>
   fail("forbidden", `namespace '${name}' does not exist or you are not a member of it`);
+const TRIGGER_COLUMNS =
+  "uuid, service_uuid, name, operation, created_at, rate_limit, call_count, rejected_count, last_called_at";
 const SERVICE_NOT_FOUND = fail("not_found", "Service not found");
 const TRIGGER_NOT_FOUND = fail("not_found", "Trigger not found");
+const ACTION_NOT_FOUND = fail("not_found", "Action not found");
 
 /**
  * One namespace (a user or an organization): its API keys or members, its
@@ -171,7 +187,17 @@ export class NamespaceObject extends DurableObject<Env> {
       .exec<{ username: string }>("SELECT username FROM members")
       .toArray()
       .map((r) => r.username);
-    for (const table of ["namespace", "api_keys", "members", "memberships", "services", "triggers", "actions"]) {
+    for (const table of [
+      "namespace",
+      "api_keys",
+      "members",
+      "memberships",
+      "services",
+      "triggers",
+      "actions",
+      "trigger_calls",
+      "idempotency_keys",
+    ]) {
       this.sql.exec(`DELETE FROM ${table}`);
     }
     return ok({ memberships, members });
@@ -440,7 +466,7 @@ export class NamespaceObject extends DurableObject<Env> {
       )
       .toArray();
     for (const a of open) this.finish(a.uuid, "Failed", "the service was terminated before the operation completed");
-    this.sql.exec("DELETE FROM triggers WHERE service_uuid = ?", uuid);
+    this.dropTriggerRows("service_uuid = ?", uuid);
     this.sql.exec("DELETE FROM services WHERE uuid = ?", uuid);
     return ok(
       serializeService(this.name, {
@@ -459,7 +485,7 @@ export class NamespaceObject extends DurableObject<Env> {
   private trigger(serviceUuid: string, uuid: string): TriggerRow | undefined {
     return this.sql
       .exec<TriggerRow>(
-        "SELECT uuid, service_uuid, name, operation, created_at FROM triggers WHERE uuid = ? AND service_uuid = ?",
+        `SELECT ${TRIGGER_COLUMNS} FROM triggers WHERE uuid = ? AND service_uuid = ?`,
         uuid,
         serviceUuid,
       )
@@ -493,7 +519,7 @@ export class NamespaceObject extends DurableObject<Env> {
         : this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM triggers ${clause}`, ...args).one().n;
     const rows = this.sql
       .exec<TriggerRow>(
-        `SELECT uuid, service_uuid, name, operation, created_at FROM triggers ${clause} ORDER BY seq LIMIT ? OFFSET ?`,
+        `SELECT ${TRIGGER_COLUMNS} FROM triggers ${clause} ORDER BY seq LIMIT ? OFFSET ?`,
         ...args,
         page.limit,
         page.offset,
@@ -507,7 +533,7 @@ export class NamespaceObject extends DurableObject<Env> {
     caller: string,
     asked: string,
     serviceUuid: string,
-    input: { name: string | null; operation: Operation },
+    input: { name: string | null; operation: Operation; rate_limit: number | null },
   ): Result<TriggerJson> {
     const denied = this.denied(caller, asked);
     if (denied) return denied;
@@ -519,23 +545,18 @@ export class NamespaceObject extends DurableObject<Env> {
         `a service may hold at most ${MAX_TRIGGERS_PER_SERVICE} triggers; revoke one before creating another`,
       );
     }
-    const row: TriggerRow = {
-      uuid: newUuid(),
-      service_uuid: serviceUuid,
-      name: input.name || input.operation.toLowerCase(),
-      operation: input.operation,
-      created_at: Date.now(),
-    };
+    const uuid = newUuid();
     this.sql.exec(
-      "INSERT INTO triggers (uuid, service_uuid, name, operation, created_at) VALUES (?, ?, ?, ?, ?)",
-      row.uuid,
-      row.service_uuid,
-      row.name,
-      row.operation,
-      row.created_at,
+      "INSERT INTO triggers (uuid, service_uuid, name, operation, created_at, rate_limit) VALUES (?, ?, ?, ?, ?, ?)",
+      uuid,
+      serviceUuid,
+      input.name || input.operation.toLowerCase(),
+      input.operation,
+      Date.now(),
+      input.rate_limit ?? DEFAULT_RATE_LIMIT,
     );
     this.sql.exec("UPDATE services SET trigger_count = trigger_count + 1 WHERE uuid = ?", serviceUuid);
-    return ok(serializeTrigger(this.name, row));
+    return ok(serializeTrigger(this.name, this.trigger(serviceUuid, uuid) as TriggerRow));
   }
 
   getTrigger(caller: string, asked: string, serviceUuid: string, uuid: string): Result<TriggerJson> {
@@ -546,6 +567,27 @@ export class NamespaceObject extends DurableObject<Env> {
     return row ? ok(serializeTrigger(this.name, row)) : TRIGGER_NOT_FOUND;
   }
 
+  updateTrigger(
+    caller: string,
+    asked: string,
+    serviceUuid: string,
+    uuid: string,
+    changes: { name?: string; rate_limit?: number },
+  ): Result<TriggerJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    if (!this.service(serviceUuid)) return SERVICE_NOT_FOUND;
+    const row = this.trigger(serviceUuid, uuid);
+    if (!row) return TRIGGER_NOT_FOUND;
+    this.sql.exec(
+      "UPDATE triggers SET name = ?, rate_limit = ? WHERE uuid = ?",
+      changes.name === undefined ? row.name : changes.name || row.operation.toLowerCase(),
+      changes.rate_limit ?? row.rate_limit,
+      uuid,
+    );
+    return ok(serializeTrigger(this.name, this.trigger(serviceUuid, uuid) as TriggerRow));
+  }
+
   /** Revokes a trigger: once this returns, a call to it finds nothing. */
   deleteTrigger(caller: string, asked: string, serviceUuid: string, uuid: string): Result<TriggerJson> {
     const denied = this.denied(caller, asked);
@@ -553,17 +595,27 @@ export class NamespaceObject extends DurableObject<Env> {
     if (!this.service(serviceUuid)) return SERVICE_NOT_FOUND;
     const row = this.trigger(serviceUuid, uuid);
     if (!row) return TRIGGER_NOT_FOUND;
-    this.sql.exec("DELETE FROM triggers WHERE uuid = ?", uuid);
+    this.dropTriggerRows(`uuid = ?`, uuid);
     this.sql.exec("UPDATE services SET trigger_count = trigger_count - 1 WHERE uuid = ?", serviceUuid);
     return ok(serializeTrigger(this.name, row));
+  }
+
+  /** Deletes triggers with their rate windows and idempotency keys. */
+  private dropTriggerRows(where: string, value: string): void {
+    const uuids = this.sql.exec<{ uuid: string }>(`SELECT uuid FROM triggers WHERE ${where}`, value).toArray();
+    for (const { uuid } of uuids) {
+      this.sql.exec("DELETE FROM trigger_calls WHERE trigger_uuid = ?", uuid);
+      this.sql.exec("DELETE FROM idempotency_keys WHERE trigger_uuid = ?", uuid);
+    }
+    this.sql.exec(`DELETE FROM triggers WHERE ${where}`, value);
   }
 
   // ---- the call ----
 
   /**
-   * Accepts a trigger call: records the action and its hand-off in one atomic
-   * write, and leaves the hand-off to the queue to the alarm, so the caller
-   * waits for nothing but this write.
+   * Accepts a trigger call: checks the guard rails and records the action and
+   * its hand-off in one atomic write (no await in here), leaving the hand-off
+   * to the queue to the alarm, so the caller waits for nothing but this write.
    */
   callTrigger(call: TriggerCall): Result<ActionJson> {
     const ns = this.row();
@@ -571,6 +623,14 @@ export class NamespaceObject extends DurableObject<Env> {
     const trigger = this.trigger(call.service, call.trigger);
     const svc = trigger && this.service(call.service);
     if (!trigger || !svc) return TRIGGER_NOT_FOUND;
+    const now = Date.now();
+
+    if (call.idempotency_key !== null) {
+      const earlier = idempotentAction(this.sql, trigger.uuid, call.idempotency_key, now);
+      const action = earlier ? this.action(earlier) : undefined;
+      if (action) return ok(serializeAction(ns.name, action));
+    }
+
     let scaleBy: number | null = null;
     if (trigger.operation === "REDEPLOY") {
       if (call.scale_by !== null) {
@@ -585,16 +645,89 @@ export class NamespaceObject extends DurableObject<Env> {
         );
       }
     }
+
+    const retryAfter = rateLimited(this.sql, trigger.uuid, trigger.rate_limit, now);
+    if (retryAfter !== null) {
+      recordRejectedCall(this.sql, trigger.uuid, now);
+      return fail(
+        "rate_limited",
+        `this trigger accepts at most ${trigger.rate_limit} calls per minute; retry in ${retryAfter} s`,
+        { "Retry-After": String(retryAfter) },
+      );
+    }
+
+    if (scaleBy !== null) {
+      const pending = pendingScaleUp(this.sql, svc.uuid);
+      if (svc.target_num_containers + pending + scaleBy > svc.max_num_containers) {
+        recordRejectedCall(this.sql, trigger.uuid, now);
+        return fail(
+          "conflict",
+          `scaling up by ${scaleBy} would pass max_num_containers (${svc.max_num_containers}): the service targets ${svc.target_num_containers} containers${pending ? ` and ${pending} more are pending` : ""}`,
+        );
+      }
+    }
+
+    recordAcceptedCall(this.sql, trigger.uuid, now);
+    let action: ActionRow;
+    const joinable = trigger.operation === "REDEPLOY" ? pendingRedeploy(this.sql, svc.uuid) : null;
+    if (joinable) {
+      // A redeploy not yet started will deploy the latest image anyway: the call joins it.
+      this.sql.exec("UPDATE actions SET joined_calls = joined_calls + 1 WHERE uuid = ?", joinable);
+      const joined = this.action(joinable) as ActionRow;
+      this.appendLog(
+        joinable,
+        `${new Date(now).toISOString()} a call to trigger '${trigger.name}' joined this pending redeploy (${joined.joined_calls} joined)`,
+        null,
+      );
+      action = this.action(joinable) as ActionRow;
+    } else {
+      action = this.insertAction({
+        service: svc,
+        kind: trigger.operation === "REDEPLOY" ? "redeploy" : "scaleup",
+        trigger: { uuid: trigger.uuid, name: trigger.name, uri: triggerUri(ns.name, svc.uuid, trigger.uuid) },
+        user: null,
+        meta: call.meta,
+        scaleBy,
+        body: call.body,
+        reuseVolumes: null,
+        retryOf: null,
+      });
+    }
+    if (call.idempotency_key !== null) {
+      rememberIdempotencyKey(this.sql, trigger.uuid, call.idempotency_key, action.uuid, now);
+    }
+    return ok(serializeAction(ns.name, action));
+  }
+
+  // ---- service operations (Basic auth) ----
+
+  /**
+   * POST .../redeploy/ and .../scale/: the same pipeline as trigger calls, as
+   * an action of the user. `scale` brings the service to its target_num_containers.
+   */
+  operateService(
+    caller: string,
+    asked: string,
+    uuid: string,
+    op: { kind: "redeploy" | "scale"; reuse_volumes: boolean | null; meta: RequestMeta },
+  ): Result<{ service: ServiceJson; action: ActionJson }> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const svc = this.service(uuid);
+    if (!svc) return SERVICE_NOT_FOUND;
     const action = this.insertAction({
       service: svc,
-      kind: trigger.operation === "REDEPLOY" ? "redeploy" : "scaleup",
-      trigger: { uuid: trigger.uuid, name: trigger.name, uri: triggerUri(ns.name, svc.uuid, trigger.uuid) },
-      user: null,
-      meta: call.meta,
-      scaleBy,
-      body: call.body,
+      kind: op.kind,
+      trigger: null,
+      user: caller,
+      meta: op.meta,
+      scaleBy: null,
+      body: null,
+      reuseVolumes: op.reuse_volumes,
+      retryOf: null,
     });
-    return ok(serializeAction(ns.name, action));
+    const ns = this.name;
+    return ok({ service: serializeService(ns, svc), action: serializeAction(ns, action) });
   }
 
   private insertAction(a: {
@@ -605,6 +738,8 @@ export class NamespaceObject extends DurableObject<Env> {
     meta: RequestMeta;
     scaleBy: number | null;
     body: string | null;
+    reuseVolumes: boolean | null;
+    retryOf: string | null;
   }): ActionRow {
     const now = Date.now();
     const uuid = newUuid();
@@ -618,8 +753,9 @@ export class NamespaceObject extends DurableObject<Env> {
         .toArray().length > 0;
     this.sql.exec(
       `INSERT INTO actions (uuid, service_uuid, object, trigger_uuid, trigger_name, trigger_uri, kind, method, path,
-         user, user_agent, ip, location, start_at, state, is_user_action, scale_by, body, dispatch, touched_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?)`,
+         user, user_agent, ip, location, start_at, state, is_user_action, scale_by, body, dispatch, touched_at,
+         reuse_volumes, retry_of)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?)`,
       uuid,
       a.service.uuid,
       serviceUri(this.name, a.service.uuid),
@@ -639,6 +775,8 @@ export class NamespaceObject extends DurableObject<Env> {
       a.body,
       busy ? "waiting" : "ready",
       now,
+      a.reuseVolumes === null ? null : a.reuseVolumes ? 1 : 0,
+      a.retryOf,
     );
     if (!busy) this.wakeDispatcher();
     return this.action(uuid) as ActionRow;
@@ -679,7 +817,49 @@ export class NamespaceObject extends DurableObject<Env> {
     const denied = this.denied(caller, asked);
     if (denied) return denied;
     const row = this.action(uuid);
-    return row ? ok(serializeAction(this.name, row)) : fail("not_found", "Action not found");
+    return row ? ok(serializeAction(this.name, row)) : ACTION_NOT_FOUND;
+  }
+
+  /** Cancels a Pending action; one already In progress cannot be stopped (409). */
+  cancelAction(caller: string, asked: string, uuid: string): Result<ActionJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const a = this.action(uuid);
+    if (!a) return ACTION_NOT_FOUND;
+    if (a.state !== "Pending") {
+      return fail("conflict", `only a Pending action can be canceled; this one is ${a.state}`);
+    }
+    this.finish(uuid, "Canceled", `canceled by ${caller}`);
+    return ok(serializeAction(this.name, this.action(uuid) as ActionRow));
+  }
+
+  /**
+   * Repeats a finished action as a new one (the way to replay what went to the
+   * dead-letter queue). The new action runs through the same queue and order.
+   */
+  retryAction(caller: string, asked: string, uuid: string, meta: RequestMeta): Result<ActionJson> {
+    const denied = this.denied(caller, asked);
+    if (denied) return denied;
+    const a = this.action(uuid);
+    if (!a) return ACTION_NOT_FOUND;
+    if (!FINISHED_STATES.includes(a.state)) {
+      return fail("conflict", `only a Success, Failed or Canceled action can be retried; this one is ${a.state}`);
+    }
+    const svc = this.service(a.service_uuid);
+    if (!svc) return fail("conflict", "the action's service no longer exists");
+    const retried = this.insertAction({
+      service: svc,
+      kind: a.kind,
+      trigger: a.trigger_uuid ? { uuid: a.trigger_uuid, name: a.trigger_name ?? "", uri: a.trigger_uri ?? "" } : null,
+      user: caller,
+      meta,
+      scaleBy: a.scale_by,
+      body: a.body,
+      reuseVolumes: a.reuse_volumes === null ? null : a.reuse_volumes === 1,
+      retryOf: a.uuid,
+    });
+    this.appendLog(retried.uuid, `${new Date().toISOString()} retry of action ${a.uuid}`, null);
+    return ok(serializeAction(this.name, this.action(retried.uuid) as ActionRow));
   }
 
   // ---- the queue side ----
@@ -693,13 +873,18 @@ export class NamespaceObject extends DurableObject<Env> {
     const a = this.action(uuid);
     if (!ns || !a) return { status: "done", reason: "the action no longer exists" };
     if (FINISHED_STATES.includes(a.state)) return { status: "done", reason: `the action is already ${a.state}` };
+    const now = Date.now();
+    if (a.attempt_started_at !== null && now - a.attempt_started_at < this.attemptWindowMs()) {
+      return { status: "done", reason: "another delivery of this action is being performed" };
+    }
     const svc = this.service(a.service_uuid);
     if (!svc) {
       this.finish(uuid, "Failed", "the service no longer exists");
       return { status: "done", reason: "the service no longer exists" };
     }
-    let newTarget: number | null = null;
-    if (a.kind === "scaleup") {
+    // The new count is computed when the action first runs (not when it was called), and kept for its retries.
+    let newTarget = a.new_target;
+    if (newTarget === null && a.kind === "scaleup") {
       newTarget = svc.target_num_containers + (a.scale_by ?? 1);
       if (newTarget > svc.max_num_containers) {
         const reason = `scaling up by ${a.scale_by} would take the service from ${svc.target_num_containers} to ${newTarget} containers, past its max_num_containers of ${svc.max_num_containers}`;
@@ -707,10 +892,13 @@ export class NamespaceObject extends DurableObject<Env> {
         return { status: "done", reason };
       }
     }
-    const now = Date.now();
+    if (newTarget === null && a.kind === "scale") newTarget = svc.target_num_containers;
     this.sql.exec(
-      "UPDATE actions SET state = 'In progress', attempts = attempts + 1, touched_at = ? WHERE uuid = ?",
+      `UPDATE actions SET state = 'In progress', attempts = attempts + 1, touched_at = ?, attempt_started_at = ?,
+         new_target = ? WHERE uuid = ?`,
       now,
+      now,
+      newTarget,
       uuid,
     );
     return {
@@ -726,13 +914,16 @@ export class NamespaceObject extends DurableObject<Env> {
           resource_uri: serviceUri(ns.name, svc.uuid),
           image_name: svc.image_name,
           target_num_containers: svc.target_num_containers,
+          max_num_containers: svc.max_num_containers,
         },
         trigger: a.trigger_uuid ? { uuid: a.trigger_uuid, name: a.trigger_name ?? "" } : null,
         scale_by: a.scale_by,
         new_target_num_containers: newTarget,
         trigger_body: a.body,
+        reuse_volumes: a.reuse_volumes === null ? null : a.reuse_volumes === 1,
         target: svc.target_public ? (JSON.parse(svc.target_public) as PublicTarget) : null,
         target_sealed: svc.target_sealed,
+        remote_target: a.remote_target,
       },
     };
   }
@@ -741,11 +932,23 @@ export class NamespaceObject extends DurableObject<Env> {
   finishAttempt(uuid: string, outcome: AttemptOutcome): void {
     const a = this.action(uuid);
     if (!a || FINISHED_STATES.includes(a.state)) return;
+    this.sql.exec("UPDATE actions SET attempt_started_at = NULL WHERE uuid = ?", uuid);
+    if (outcome.remoteTarget !== undefined && a.remote_target === null) {
+      this.sql.exec("UPDATE actions SET remote_target = ? WHERE uuid = ?", outcome.remoteTarget, uuid);
+    }
     const line = `${new Date().toISOString()} attempt ${a.attempts}: ${outcome.detail} (${outcome.durationMs} ms)`;
     this.appendLog(uuid, line, outcome.result === "success" ? null : outcome.detail);
     if (outcome.result === "retry") return;
     if (outcome.result === "success") this.applyToRegistry(a);
     this.finish(uuid, outcome.result === "success" ? "Success" : "Failed", null);
+  }
+
+  /**
+   * How long a started attempt may be running: its target timeout (two
+   * requests for a Docker Cloud target's scale) plus a margin.
+   */
+  private attemptWindowMs(): number {
+    return 3 * config(this.env).TARGET_TIMEOUT_MS + 30_000;
   }
 
   /** The dead-letter queue's verdict: every attempt failed. */
@@ -779,20 +982,20 @@ export class NamespaceObject extends DurableObject<Env> {
         now,
         a.service_uuid,
       );
-    } else {
-      const by = a.scale_by ?? 1;
-      this.sql.exec(
-        `UPDATE services SET target_num_containers = target_num_containers + ?,
-           current_num_containers = target_num_containers + ?, running_num_containers = target_num_containers + ?,
-           state = 'Running', started_at = COALESCE(started_at, ?)
-         WHERE uuid = ?`,
-        by,
-        by,
-        by,
-        now,
-        a.service_uuid,
-      );
+      return;
     }
+    const target = (this.action(a.uuid) as ActionRow).new_target;
+    if (target === null) return;
+    this.sql.exec(
+      `UPDATE services SET target_num_containers = ?, current_num_containers = ?, running_num_containers = ?,
+         state = 'Running', started_at = COALESCE(started_at, ?)
+       WHERE uuid = ?`,
+      target,
+      target,
+      target,
+      now,
+      a.service_uuid,
+    );
   }
 
   /** Ends an action and hands the next waiting action of its service to the queue. */

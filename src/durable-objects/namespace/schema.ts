@@ -67,7 +67,7 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
         trigger_uuid TEXT,
         trigger_name TEXT,
         trigger_uri TEXT,
-        kind TEXT NOT NULL CHECK (kind IN ('redeploy', 'scaleup')),
+        kind TEXT NOT NULL CHECK (kind IN ('redeploy', 'scaleup', 'scale')),
         method TEXT NOT NULL,
         path TEXT NOT NULL,
         user TEXT,
@@ -89,6 +89,35 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX actions_open_by_service ON actions (service_uuid, state, seq);
       CREATE INDEX actions_by_dispatch ON actions (dispatch, seq);
       CREATE INDEX actions_by_object ON actions (object, seq);
+    `,
+  },
+  {
+    id: 2,
+    name: "guard rails: rate limits, call counters, idempotency keys, coalescing, service operations",
+    sql: `
+      ALTER TABLE triggers ADD COLUMN rate_limit INTEGER NOT NULL DEFAULT 30;
+      ALTER TABLE triggers ADD COLUMN call_count INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE triggers ADD COLUMN rejected_count INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE triggers ADD COLUMN last_called_at INTEGER;
+      ALTER TABLE actions ADD COLUMN reuse_volumes INTEGER;
+      ALTER TABLE actions ADD COLUMN joined_calls INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE actions ADD COLUMN retry_of TEXT;
+      ALTER TABLE actions ADD COLUMN new_target INTEGER;
+      ALTER TABLE actions ADD COLUMN remote_target INTEGER;
+      ALTER TABLE actions ADD COLUMN attempt_started_at INTEGER;
+      CREATE TABLE trigger_calls (
+        trigger_uuid TEXT NOT NULL,
+        at INTEGER NOT NULL
+      );
+      CREATE INDEX trigger_calls_window ON trigger_calls (trigger_uuid, at);
+      CREATE TABLE idempotency_keys (
+        trigger_uuid TEXT NOT NULL,
+        key TEXT NOT NULL,
+        action_uuid TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (trigger_uuid, key)
+      );
+      CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
     `,
   },
 ];

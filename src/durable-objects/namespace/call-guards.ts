@@ -1,0 +1,85 @@
+/**
+ * The guard rails a leaked or noisy trigger URL needs, as queries on the
+ * namespace's storage. Each runs inside the same synchronous block as the
+ * call it guards, so check and write are one atomic step.
+ */
+
+const WINDOW_MS = 60_000;
+/** Idempotency keys are remembered this long per trigger. */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Sliding one-minute window of accepted calls per trigger. Returns null when
+ * the call may go ahead, else the seconds until a slot frees.
+ */
+export function rateLimited(sql: SqlStorage, trigger: string, limit: number, now: number): number | null {
+  sql.exec("DELETE FROM trigger_calls WHERE trigger_uuid = ? AND at <= ?", trigger, now - WINDOW_MS);
+  const window = sql
+    .exec<{ n: number; oldest: number | null }>(
+      "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM trigger_calls WHERE trigger_uuid = ?",
+      trigger,
+    )
+    .one();
+  if (window.n < limit) return null;
+  return Math.max(1, Math.ceil(((window.oldest ?? now) + WINDOW_MS - now) / 1000));
+}
+
+export function recordAcceptedCall(sql: SqlStorage, trigger: string, now: number): void {
+  sql.exec("INSERT INTO trigger_calls (trigger_uuid, at) VALUES (?, ?)", trigger, now);
+  sql.exec("UPDATE triggers SET call_count = call_count + 1, last_called_at = ? WHERE uuid = ?", now, trigger);
+}
+
+export function recordRejectedCall(sql: SqlStorage, trigger: string, now: number): void {
+  sql.exec("UPDATE triggers SET rejected_count = rejected_count + 1, last_called_at = ? WHERE uuid = ?", now, trigger);
+}
+
+/** The action a call with this Idempotency-Key already created for this trigger in the last 24 h. */
+export function idempotentAction(sql: SqlStorage, trigger: string, key: string, now: number): string | null {
+  const row = sql
+    .exec<{ action_uuid: string }>(
+      "SELECT action_uuid FROM idempotency_keys WHERE trigger_uuid = ? AND key = ? AND created_at > ?",
+      trigger,
+      key,
+      now - IDEMPOTENCY_TTL_MS,
+    )
+    .toArray()[0];
+  return row?.action_uuid ?? null;
+}
+
+export function rememberIdempotencyKey(sql: SqlStorage, trigger: string, key: string, action: string, now: number) {
+  // Expired keys go a few at a time, so no call pays for a large sweep.
+  sql.exec(
+    "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE created_at <= ? LIMIT 20)",
+    now - IDEMPOTENCY_TTL_MS,
+  );
+  sql.exec(
+    `INSERT INTO idempotency_keys (trigger_uuid, key, action_uuid, created_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (trigger_uuid, key) DO UPDATE SET action_uuid = excluded.action_uuid, created_at = excluded.created_at`,
+    trigger,
+    key,
+    action,
+    now,
+  );
+}
+
+/** Containers that SCALEUP actions not yet finished will add to a service. */
+export function pendingScaleUp(sql: SqlStorage, service: string): number {
+  return sql
+    .exec<{ n: number }>(
+      `SELECT COALESCE(SUM(COALESCE(scale_by, 1)), 0) AS n FROM actions
+       WHERE service_uuid = ? AND kind = 'scaleup' AND state IN ('Pending', 'In progress')`,
+      service,
+    )
+    .one().n;
+}
+
+/** The REDEPLOY action of a service still waiting to start, which a new REDEPLOY call joins. */
+export function pendingRedeploy(sql: SqlStorage, service: string): string | null {
+  const row = sql
+    .exec<{ uuid: string }>(
+      "SELECT uuid FROM actions WHERE service_uuid = ? AND kind = 'redeploy' AND state = 'Pending' ORDER BY seq LIMIT 1",
+      service,
+    )
+    .toArray()[0];
+  return row?.uuid ?? null;
+}
