@@ -4,215 +4,28 @@
 //
 // Run: npm run test:e2e   (node --test 'e2e/*.test.mjs', Node 22 from node_modules/.bin)
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
-import zlib from "node:zlib";
 import { Webhook } from "standardwebhooks";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const HOST = "127.0.0.1";
-const STARTUP_TIMEOUT_MS = 60_000;
-const DELIVERY_TIMEOUT_MS = 30_000;
-const REQUEST_TIMEOUT_MS = 10_000;
-const STOP_TIMEOUT_MS = 10_000;
-const UUID4 = /^[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}$/i;
-
-// ---------------------------------------------------------------- helpers
-
-/** A free loopback port (the OS picks one; it is released before use). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls `probe` until it returns a truthy value; throws with `describe()` after `timeoutMs`. */
-async function waitFor(what, probe, { timeoutMs, intervalMs = 250, describe = () => "" }) {
-  const deadline = Date.now() + timeoutMs;
-  let lastError;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (err) {
-      if (err.fatal) throw err;
-      lastError = err;
-    }
-    await sleep(intervalMs);
-  }
-  const detail = [describe(), lastError ? `last error: ${lastError.message}` : ""].filter(Boolean).join("; ");
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? ` (${detail})` : ""}`);
-}
-
-/** ADMIN_TOKEN from .dev.vars (written by `npm run dev`), else from .dev.vars.example. */
-function adminToken() {
-  for (const file of [".dev.vars", ".dev.vars.example"]) {
-    const path = join(ROOT, file);
-    if (!existsSync(path)) continue;
-    const m = readFileSync(path, "utf8").match(/^\s*ADMIN_TOKEN\s*=\s*"?([^"\r\n]*?)"?\s*$/m);
-    if (m?.[1]) return m[1];
-  }
-  throw new Error("ADMIN_TOKEN not found in .dev.vars or .dev.vars.example");
-}
-
-/**
- * One request over a raw node:http connection, so the method, path (double
- * slashes kept), headers and body are exactly what a client sends, e.g. a GET
- * with a body, which fetch refuses.
- */
-function rawRequest(port, { method, path, headers = {}, body }) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: HOST, port, method, path, headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => {
-        // Go's transport asks for gzip and decompresses transparently; so does this.
-        const raw = Buffer.concat(chunks);
-        const encoding = res.headers["content-encoding"];
-        let decoded;
-        try {
-          decoded =
-            encoding === "gzip"
-              ? zlib.gunzipSync(raw)
-              : encoding === "br"
-                ? zlib.brotliDecompressSync(raw)
-                : encoding === "deflate"
-                  ? zlib.inflateSync(raw)
-                  : raw;
-        } catch (err) {
-          reject(new Error(`${method} ${path}: cannot decode a ${encoding} body: ${err.message}`));
-          return;
-        }
-        const text = decoded.toString("utf8");
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
-      });
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(new Error(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on("error", reject);
-    req.end(body);
-  });
-}
+import {
+  adminToken,
+  apiRequest,
+  createWorker,
+  DELIVERY_TIMEOUT_MS,
+  HOST,
+  REQUEST_TIMEOUT_MS,
+  rawRequest,
+  UUID4,
+  waitFor,
+} from "./helpers.mjs";
 
 // ---------------------------------------------------------------- the Worker
 
-const worker = {
-  /** @type {import("node:child_process").ChildProcess | undefined} */
-  child: undefined,
-  port: 0,
-  base: "",
-  persistDir: "",
-  output: [],
-  exited: null,
-};
-
-function keepOutput(chunk) {
-  for (const line of chunk.toString("utf8").split("\n")) {
-    if (line.trim()) worker.output.push(line);
-  }
-  if (worker.output.length > 300) worker.output.splice(0, worker.output.length - 300);
-}
-
-const outputTail = (n = 60) => worker.output.slice(-n).join("\n");
-
-/** True while any process of the Worker's process group is alive. */
-function groupAlive(pid) {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === "EPERM";
-  }
-}
-
-function killGroup(signal) {
-  const pid = worker.child?.pid;
-  if (!pid) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-// Last resort if the runner dies between `before` and `after`.
-process.on("exit", () => killGroup("SIGKILL"));
-
-async function startWorker() {
-  worker.port = await freePort();
-  worker.base = `http://${HOST}:${worker.port}`;
-  worker.persistDir = mkdtempSync(join(tmpdir(), "dockercloud-e2e-state-"));
-  const child = spawn(
-    "npm",
-    ["run", "dev", "--", "--port", String(worker.port), "--ip", HOST, "--persist-to", worker.persistDir],
-    {
-      cwd: ROOT,
-      detached: true, // its own process group: npm -> node -> wrangler -> workerd all go together
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-    },
-  );
-  worker.child = child;
-  child.stdout.on("data", keepOutput);
-  child.stderr.on("data", keepOutput);
-  child.on("exit", (code, signal) => {
-    worker.exited = { code, signal };
-  });
-
-  await waitFor(
-    `the Worker to answer GET ${worker.base}/api/openapi.json`,
-    async () => {
-      if (worker.exited) {
-        throw Object.assign(new Error(`npm run dev exited early (${JSON.stringify(worker.exited)})`), {
-          fatal: true,
-        });
-      }
-      const res = await fetch(`${worker.base}/api/openapi.json`, { signal: AbortSignal.timeout(2_000) });
-      if (res.status !== 200) return false;
-      const doc = await res.json();
-      return typeof doc.openapi === "string";
-    },
-    { timeoutMs: STARTUP_TIMEOUT_MS, intervalMs: 500, describe: () => `wrangler output:\n${outputTail()}` },
-  ).catch((err) => {
-    err.message += worker.exited ? `\nwrangler output:\n${outputTail()}` : "";
-    throw err;
-  });
-}
-
-async function stopWorker() {
-  const pid = worker.child?.pid;
-  if (pid) {
-    killGroup("SIGTERM");
-    const deadline = Date.now() + STOP_TIMEOUT_MS;
-    while (groupAlive(pid) && Date.now() < deadline) await sleep(100);
-    if (groupAlive(pid)) {
-      killGroup("SIGKILL");
-      const hard = Date.now() + 2_000;
-      while (groupAlive(pid) && Date.now() < hard) await sleep(50);
-    }
-  }
-  if (worker.persistDir) rmSync(worker.persistDir, { recursive: true, force: true });
-}
+const worker = createWorker();
+const outputTail = worker.outputTail;
+const startWorker = worker.start;
+const stopWorker = worker.stop;
 
 // ---------------------------------------------------------------- the webhook receiver
 
@@ -271,25 +84,9 @@ function stopReceiver() {
 // ---------------------------------------------------------------- the API client
 
 /** JSON over fetch, bounded; `auth` is "admin", "user" or none. */
-async function api(method, path, { body, auth } = {}) {
-  const headers = { accept: "application/json" };
-  if (auth === "admin") headers.authorization = `Bearer ${state.adminToken}`;
-  if (auth === "user") headers.authorization = state.basic;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${worker.base}${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
+function api(method, path, { body, auth } = {}) {
+  const authorization = auth === "admin" ? `Bearer ${state.adminToken}` : auth === "user" ? state.basic : undefined;
+  return apiRequest(worker.base, method, path, { body, authorization });
 }
 
 const state = {

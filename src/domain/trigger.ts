@@ -5,8 +5,6 @@ import { serviceUri } from "./service";
 export const OPERATIONS = ["REDEPLOY", "SCALEUP"] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
-/** A service holds at most this many triggers (Docker Cloud answered a quota 403 past it). */
-export const MAX_TRIGGERS_PER_SERVICE = 100;
 /** Calls a trigger accepts per minute unless told otherwise. */
 export const DEFAULT_RATE_LIMIT = 30;
 export const MAX_RATE_LIMIT = 100_000;

@@ -15,7 +15,6 @@ import type { Envelope, Page } from "../../domain/pagination";
 import { type ServiceJson, type ServiceRow, serializeService, serviceUri } from "../../domain/service";
 import {
   DEFAULT_RATE_LIMIT,
-  MAX_TRIGGERS_PER_SERVICE,
   type Operation,
   serializeTrigger,
   type TriggerJson,
@@ -539,11 +538,9 @@ export class NamespaceObject extends DurableObject<Env> {
     if (denied) return denied;
     const svc = this.service(serviceUuid);
     if (!svc) return SERVICE_NOT_FOUND;
-    if (svc.trigger_count >= MAX_TRIGGERS_PER_SERVICE) {
-      return fail(
-        "quota_exceeded",
-        `a service may hold at most ${MAX_TRIGGERS_PER_SERVICE} triggers; revoke one before creating another`,
-      );
+    const quota = config(this.env).MAX_TRIGGERS_PER_SERVICE;
+    if (svc.trigger_count >= quota) {
+      return fail("quota_exceeded", `a service may hold at most ${quota} triggers; revoke one before creating another`);
     }
     const uuid = newUuid();
     this.sql.exec(

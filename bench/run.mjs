@@ -1,0 +1,267 @@
+// `npm run bench`: how fast the trigger call path is, against the runtime's
+// own ceiling, measured side by side in one run on the local workerd runtime
+// (Miniflare's API, user worker socket exposed directly: no dev proxy).
+// Load comes from a separate process (bench/load.mjs, autocannon) over
+// loopback; a Standard Webhooks receiver in this process verifies deliveries.
+// Prints a table and writes bench/results.json. Exits non-zero only when the
+// run itself failed.
+//
+// Settings (environment): BENCH_DURATION seconds per phase (default 10),
+// BENCH_CONNECTIONS (64), BENCH_SERVICES (32).
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Webhook } from "standardwebhooks";
+import { startWorker } from "./runtime.mjs";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const SERVICES = Number(process.env.BENCH_SERVICES ?? 32);
+const LIST_SIZES = [10, 1_000, 10_000];
+const run = promisify(execFile);
+
+/** One autocannon run in its own process. */
+async function load(spec) {
+  const { stdout } = await run(process.execPath, [join(ROOT, "bench/load.mjs"), JSON.stringify(spec)], {
+    maxBuffer: 1 << 20,
+    timeout: (spec.duration + 60) * 1000,
+  });
+  return JSON.parse(stdout.trim().split("\n").pop());
+}
+
+/** A Standard Webhooks receiver: verifies every delivery, records when each webhook-id was first verified. */
+function startReceiver(secrets) {
+  const verified = new Map();
+  let rejected = 0;
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      const id = req.headers["webhook-id"];
+      const ok = secrets.some((secret) => {
+        try {
+          new Webhook(secret).verify(body, req.headers);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      if (!ok) rejected++;
+      else if (!verified.has(id)) verified.set(id, Date.now());
+      res.writeHead(ok ? 200 : 401, { "content-type": "application/json" }).end('{"ok":true}');
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve({ server, url: `http://127.0.0.1:${server.address().port}/hook`, verified, rejected: () => rejected }),
+    ),
+  );
+}
+
+async function api(base, method, path, auth, body) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: auth, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${path} → ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Runs fn over items with at most `limit` in flight. */
+async function pool(items, limit, fn) {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (i < items.length) await fn(items[i++]);
+    }),
+  );
+}
+
+const ratio = (a, b) => (b ? a / b : null);
+const fmt = (n, digits = 1) => (n === null || n === undefined ? "-" : Number(n).toFixed(digits));
+
+async function main() {
+  const tmp = mkdtempSync(join(tmpdir(), "triggers-bench-"));
+  const results = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30) },
+    settings: { duration_s: DURATION, connections: CONNECTIONS, services: SERVICES },
+  };
+  let worker;
+  let receiver;
+  try {
+    worker = await startWorker({
+      root: ROOT,
+      tmp,
+      bindings: { MAX_TRIGGERS_PER_SERVICE: "10000" },
+    });
+    // Retry delay and batch settings are wrangler.jsonc's: the ones recommended for production.
+    results.settings.queue = worker.queueConsumers;
+    const base = worker.url;
+    const admin = `Bearer ${worker.adminToken}`;
+    await api(base, "POST", "/api/admin/v1/user/", admin, { username: "benchuser" });
+    const { key } = await api(base, "POST", "/api/admin/v1/user/benchuser/apikey/", admin, { label: "bench" });
+    const auth = `Basic ${Buffer.from(`benchuser:${key}`).toString("base64")}`;
+
+    // Services with a webhook target and a REDEPLOY and a SCALEUP trigger each.
+    const secrets = [];
+    const callPaths = [];
+    const services = [];
+    receiver = await startReceiver(secrets);
+    for (let s = 0; s < SERVICES; s++) {
+      const svc = await api(base, "POST", "/api/app/v1/service/", auth, {
+        image: `bench/app-${s}:latest`,
+        max_num_containers: 1000,
+        target: { type: "webhook", url: receiver.url },
+      });
+      secrets.push(svc.target.secret);
+      services.push(svc);
+      for (const operation of ["REDEPLOY", "SCALEUP"]) {
+        const t = await api(base, "POST", `${svc.resource_uri}trigger/`, auth, { operation, rate_limit: 100_000 });
+        callPaths.push(t.url);
+      }
+    }
+
+    // Lists: services holding 10, 1,000 and 10,000 triggers (null target).
+    const listPaths = {};
+    for (const size of LIST_SIZES) {
+      const svc = await api(base, "POST", "/api/app/v1/service/", auth, { name: `list${size}` });
+      await pool(
+        Array.from({ length: size }, (_, i) => i),
+        32,
+        (i) => api(base, "POST", `${svc.resource_uri}trigger/`, auth, { name: `t${i}` }),
+      );
+      listPaths[size] = `${svc.resource_uri}trigger/`;
+    }
+
+    console.error(
+      `setup done: ${SERVICES} services, ${callPaths.length} trigger URLs; measuring ${DURATION}s per phase`,
+    );
+
+    // 1. The runtime's ceiling: a route of the same Worker that touches no storage.
+    results.bare = await load({ url: base, paths: ["/api/health/"], connections: CONNECTIONS, duration: DURATION });
+
+    // Profile by difference: a call to an unknown trigger reads storage once and writes nothing.
+    const missing = services.slice(0, 8).map((s) => `${s.resource_uri}trigger/${randomUUID()}/call/`);
+    results.call_not_found = await load({
+      url: base,
+      method: "POST",
+      paths: missing,
+      connections: CONNECTIONS,
+      duration: DURATION,
+    });
+
+    // 2 and 4. Trigger calls (mixed REDEPLOY and SCALEUP over many services), and deliveries over the same window.
+    const before = receiver.verified.size;
+    const windowStart = Date.now();
+    results.calls = await load({
+      url: base,
+      method: "POST",
+      paths: callPaths,
+      connections: CONNECTIONS,
+      duration: DURATION,
+      body: '{"ref":"main"}',
+    });
+    const windowEnd = Date.now();
+    const windowSeconds = (windowEnd - windowStart) / 1000;
+    const inWindow = [...receiver.verified.values()].filter((t) => t >= windowStart && t <= windowEnd).length;
+    const accepted = results.calls.status["202"] ?? 0;
+    // Drain: wait (bounded) until every action is finished, to count what the window left behind.
+    const drainStart = Date.now();
+    let pending = Number.POSITIVE_INFINITY;
+    while (Date.now() - drainStart < 120_000) {
+      const [p, r] = await Promise.all(
+        ["Pending", "In progress"].map((state) =>
+          api(base, "GET", `/api/audit/v1/action/?state=${encodeURIComponent(state)}&limit=1`, auth),
+        ),
+      );
+      pending = p.meta.total_count + r.meta.total_count;
+      if (pending === 0) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const actions = await api(base, "GET", "/api/audit/v1/action/?limit=1", auth);
+    const failed = await api(base, "GET", "/api/audit/v1/action/?state=Failed&limit=1", auth);
+    results.end_to_end = {
+      window_s: windowSeconds,
+      accepted_calls: accepted,
+      accepted_per_s: accepted / windowSeconds,
+      actions_created: actions.meta.total_count,
+      deliveries_verified_in_window: inWindow,
+      deliveries_per_s: inWindow / windowSeconds,
+      deliveries_verified_total: receiver.verified.size - before,
+      failed_actions: failed.meta.total_count,
+      rejected_signatures: receiver.rejected(),
+      unfinished_after_drain: pending,
+      drain_s: (Date.now() - drainStart) / 1000,
+    };
+
+    // 3. The authenticated trigger list, first page, by size.
+    results.list = {};
+    for (const size of LIST_SIZES) {
+      results.list[size] = await load({
+        url: base,
+        paths: [listPaths[size]],
+        headers: { authorization: auth },
+        connections: 16,
+        duration: Math.max(3, Math.round(DURATION / 2)),
+      });
+    }
+
+    const b = results.bare;
+    const c = results.calls;
+    results.ratios = {
+      call_throughput_vs_bare: ratio(c.rps, b.rps),
+      call_p99_vs_bare_p99: ratio(c.p99_ms, b.p99_ms),
+      list_p50_10000_vs_10: ratio(results.list[10000].p50_ms, results.list[10].p50_ms),
+      list_p99_10000_vs_10: ratio(results.list[10000].p99_ms, results.list[10].p99_ms),
+      deliveries_vs_accepted: ratio(results.end_to_end.deliveries_per_s, results.end_to_end.accepted_per_s),
+    };
+    results.targets_met = {
+      call_throughput_at_least_half_of_bare: results.ratios.call_throughput_vs_bare >= 0.5,
+      call_p99_at_most_3x_bare: results.ratios.call_p99_vs_bare_p99 <= 3,
+      list_10000_within_1_5x_of_10: results.ratios.list_p50_10000_vs_10 <= 1.5,
+      deliveries_keep_half_pace: results.ratios.deliveries_vs_accepted >= 0.5,
+    };
+
+    const rows = [
+      ["bare route (GET /api/health/)", b],
+      ["call, unknown trigger (404)", results.call_not_found],
+      ["trigger calls (202)", c],
+      ...LIST_SIZES.map((n) => [`trigger list, ${n} triggers`, results.list[n]]),
+    ];
+    console.log("\n| measurement | req/s | p50 ms | p99 ms | statuses |");
+    console.log("|---|---:|---:|---:|---|");
+    for (const [name, r] of rows) {
+      console.log(`| ${name} | ${fmt(r.rps, 0)} | ${fmt(r.p50_ms)} | ${fmt(r.p99_ms)} | ${JSON.stringify(r.status)} |`);
+    }
+    const e = results.end_to_end;
+    console.log(
+      `\nend to end over ${fmt(e.window_s)} s: ${e.accepted_calls} calls accepted (${fmt(e.accepted_per_s, 0)}/s), ` +
+        `${e.actions_created} actions, ${e.deliveries_verified_in_window} deliveries verified in the window ` +
+        `(${fmt(e.deliveries_per_s, 0)}/s), ${e.deliveries_verified_total} in all after a ${fmt(e.drain_s)} s drain, ` +
+        `${e.failed_actions} failed, ${e.rejected_signatures} bad signatures`,
+    );
+    console.log("\nratios:", JSON.stringify(results.ratios, null, 0));
+    console.log("targets met:", JSON.stringify(results.targets_met, null, 0));
+    writeFileSync(join(ROOT, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);
+    console.log("\nwrote bench/results.json");
+  } finally {
+    receiver?.server.close();
+    await worker?.mf.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

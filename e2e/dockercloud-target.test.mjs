@@ -1,0 +1,303 @@
+// End-to-end test of the Docker Cloud target: two Workers under `npm run dev`
+// (each on its own loopback port, inspector port and fresh persistence). The
+// "local" one holds a service S whose target is the "remote" one's service R;
+// S's REDEPLOY and SCALEUP triggers, called with no credentials, must redeploy
+// R and scale it up through the remote Docker Cloud service API.
+//
+// Run: npm run test:e2e   (node --test 'e2e/*.test.mjs', Node 22 from node_modules/.bin)
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import {
+  adminToken,
+  apiRequest,
+  basicAuth,
+  createWorker,
+  DELIVERY_TIMEOUT_MS,
+  fatal,
+  HOST,
+  REQUEST_TIMEOUT_MS,
+  UUID4,
+  waitFor,
+} from "./helpers.mjs";
+
+const remote = createWorker({ inspectorPort: true, persistPrefix: "dockercloud-e2e-remote-" });
+const local = createWorker({ inspectorPort: true, persistPrefix: "dockercloud-e2e-local-" });
+
+const REMOTE_ACTION_IN_LOG = /remote action (\/api\/audit\/v1\/(?:[a-z0-9]+\/)?action\/[^/\s]+\/)/g;
+
+const state = {
+  adminToken: "",
+  remoteUser: "",
+  remoteKey: "",
+  remoteBasic: "",
+  localUser: "",
+  localBasic: "",
+  /** R, on the remote instance */
+  remoteService: undefined,
+  /** S, on the local instance */
+  service: undefined,
+  triggers: {},
+  /** operation -> { uri, uuid } of the local actions */
+  actions: {},
+  /** { redeploy, scale, objects } of the remote audit log */
+  remoteActions: undefined,
+  /** operation -> the local action once it succeeded */
+  finished: {},
+};
+
+/** A user and an API key made through the admin API of `worker`. */
+async function makeUser(worker) {
+  const username = `e2e${randomBytes(5).toString("hex")}`;
+  const admin = `Bearer ${state.adminToken}`;
+  const user = await apiRequest(worker.base, "POST", "/api/admin/v1/user/", {
+    authorization: admin,
+    body: { username },
+  });
+  assert.equal(user.status, 201, user.text);
+  assert.equal(user.json.username, username);
+  const key = await apiRequest(worker.base, "POST", `/api/admin/v1/user/${username}/apikey/`, {
+    authorization: admin,
+    body: { label: "e2e" },
+  });
+  assert.equal(key.status, 201, key.text);
+  assert.equal(typeof key.json.key, "string", key.text);
+  assert.ok(key.json.key.length > 0);
+  return { username, key: key.json.key, basic: basicAuth(username, key.json.key) };
+}
+
+/** Asserts that an answer about S shows its target but never the remote API key. */
+function assertNoApikey(res, what) {
+  assert.ok(state.remoteKey, "needs the remote API key");
+  assert.ok(!res.text.includes(state.remoteKey), `${what} shows the API key: ${res.text}`);
+  const services = res.json?.objects ?? [res.json];
+  for (const svc of services) {
+    if (svc?.target) assert.equal("apikey" in svc.target, false, `${what}: target.apikey present`);
+  }
+}
+
+// ---------------------------------------------------------------- the tests
+
+let failed = false;
+
+/** A test step; a failure also makes `after` print the tail of both wranglers' output. */
+function step(name, fn) {
+  test(name, async (t) => {
+    try {
+      await fn(t);
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
+  });
+}
+
+describe("Docker Cloud target end to end (two wrangler dev instances)", () => {
+  before(async () => {
+    try {
+      // allSettled: when one start fails, the other is still awaited, then both are stopped in `after`.
+      const started = await Promise.allSettled([remote.start(), local.start()]);
+      for (const s of started) if (s.status === "rejected") throw s.reason;
+      state.adminToken = adminToken();
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
+  });
+
+  after(async () => {
+    await Promise.allSettled([remote.stop(), local.stop()]);
+    if (failed) {
+      console.error(`--- last wrangler output (remote) ---\n${remote.outputTail(60)}`);
+      console.error(`--- last wrangler output (local) ---\n${local.outputTail(60)}`);
+    }
+  });
+
+  step("the two instances listen on distinct loopback ports", () => {
+    const ports = [remote.port, remote.inspectorPort, local.port, local.inspectorPort];
+    assert.equal(new Set(ports).size, 4, `ports: ${ports.join(", ")}`);
+    assert.ok(remote.base.startsWith(`http://${HOST}:`) && local.base.startsWith(`http://${HOST}:`));
+  });
+
+  step("remote: a user, an API key and a service R with target_num_containers 1", async () => {
+    const user = await makeUser(remote);
+    state.remoteUser = user.username;
+    state.remoteKey = user.key;
+    state.remoteBasic = user.basic;
+    const created = await apiRequest(remote.base, "POST", "/api/app/v1/service/", {
+      authorization: state.remoteBasic,
+      body: { image: "nginx:1.27", name: "e2e-remote", target_num_containers: 1 },
+    });
+    assert.equal(created.status, 201, created.text);
+    const svc = created.json;
+    assert.match(svc.uuid, UUID4);
+    assert.equal(svc.resource_uri, `/api/app/v1/${state.remoteUser}/service/${svc.uuid}/`);
+    assert.equal(svc.target_num_containers, 1);
+    assert.equal(svc.deployed_datetime, null, "R has not been deployed yet");
+    state.remoteService = svc;
+  });
+
+  step("local: a service S targets R with the remote credentials; the API key is never shown", async () => {
+    assert.ok(state.remoteService, "needs R");
+    const user = await makeUser(local);
+    state.localUser = user.username;
+    state.localBasic = user.basic;
+    const target = {
+      type: "dockercloud",
+      url: remote.base,
+      username: state.remoteUser,
+      apikey: state.remoteKey,
+      namespace: state.remoteUser,
+      service_uuid: state.remoteService.uuid,
+    };
+    const created = await apiRequest(local.base, "POST", "/api/app/v1/service/", {
+      authorization: state.localBasic,
+      body: { image: "nginx:1.27", name: "e2e-local", target },
+    });
+    assert.equal(created.status, 201, created.text);
+    assertNoApikey(created, "the create answer");
+    const svc = created.json;
+    assert.match(svc.uuid, UUID4);
+    assert.notEqual(svc.uuid, state.remoteService.uuid);
+    assert.deepEqual(svc.target, {
+      type: "dockercloud",
+      url: new URL(remote.base).toString(),
+      username: state.remoteUser,
+      namespace: state.remoteUser,
+      service_uuid: state.remoteService.uuid,
+    });
+    state.service = svc;
+
+    for (const path of [svc.resource_uri, `/api/app/v1/service/${svc.uuid}/`]) {
+      const res = await apiRequest(local.base, "GET", path, { authorization: state.localBasic });
+      assert.equal(res.status, 200, `GET ${path}: ${res.text}`);
+      assert.equal(res.json.uuid, svc.uuid);
+      assert.deepEqual(res.json.target, svc.target);
+      assertNoApikey(res, `GET ${path}`);
+    }
+    const list = await apiRequest(local.base, "GET", "/api/app/v1/service/", { authorization: state.localBasic });
+    assert.equal(list.status, 200, list.text);
+    assert.equal(list.json.objects?.length, 1, list.text);
+    assertNoApikey(list, "GET /api/app/v1/service/");
+  });
+
+  step("local: REDEPLOY and SCALEUP triggers are created on S", async () => {
+    assert.ok(state.service, "needs S");
+    for (const operation of ["REDEPLOY", "SCALEUP"]) {
+      const res = await apiRequest(local.base, "POST", `${state.service.resource_uri}trigger/`, {
+        authorization: state.localBasic,
+        body: { name: `e2e-${operation.toLowerCase()}`, operation },
+      });
+      assert.equal(res.status, 201, res.text);
+      assert.equal(res.json.operation, operation);
+      assert.match(res.json.url, /^\/api\/app\/v1\/.+\/trigger\/[^/]+\/call\/$/, "url is root-relative");
+      state.triggers[operation] = res.json;
+    }
+  });
+
+  step("local: both triggers are called with no credentials: 202 and X-DockerCloud-Action-URI", async () => {
+    assert.equal(Object.keys(state.triggers).length, 2, "needs both triggers");
+    const calls = [
+      ["REDEPLOY", state.triggers.REDEPLOY.url],
+      ["SCALEUP", `${state.triggers.SCALEUP.url}2/`],
+    ];
+    for (const [operation, url] of calls) {
+      const res = await fetch(`${local.base}${url}`, {
+        method: "POST",
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      const text = await res.text();
+      assert.equal(res.status, 202, `${operation} call: ${text}`);
+      const uri = res.headers.get("x-dockercloud-action-uri");
+      assert.match(uri ?? "", /^\/api\/audit\/v1\/(?:[a-z0-9]+\/)?action\/[^/]+\/$/, `${operation}: ${uri}`);
+      state.actions[operation] = { uri, uuid: uri.split("/").at(-2) };
+    }
+  });
+
+  step("local: both actions read Success", async () => {
+    assert.equal(Object.keys(state.actions).length, 2, "needs both calls");
+    const last = {};
+    await waitFor(
+      'both local actions to read state "Success"',
+      async () => {
+        for (const [op, { uri }] of Object.entries(state.actions)) {
+          const res = await apiRequest(local.base, "GET", uri, { authorization: state.localBasic });
+          if (res.status !== 200) throw fatal(`GET ${uri}: ${res.status} ${res.text}`);
+          last[op] = res.json;
+          if (res.json.state === "Failed" || res.json.state === "Canceled") {
+            throw fatal(`${op} action ended ${res.json.state}: ${res.json.logs}`);
+          }
+        }
+        return Object.values(last).every((a) => a.state === "Success");
+      },
+      { timeoutMs: DELIVERY_TIMEOUT_MS, describe: () => JSON.stringify(last) },
+    );
+    state.finished = last;
+    assert.equal(last.REDEPLOY.action, "Service Redeploy");
+    assert.equal(last.SCALEUP.action, "Service Scale");
+  });
+
+  step("remote: the audit log lists a Service Redeploy and a Service Scale in Success", async () => {
+    assert.equal(Object.keys(state.finished).length, 2, "needs both local actions finished");
+    let last;
+    const found = await waitFor(
+      "the remote audit log to show both actions in Success",
+      async () => {
+        const res = await apiRequest(remote.base, "GET", "/api/audit/v1/action/", {
+          authorization: state.remoteBasic,
+        });
+        if (res.status !== 200) throw fatal(`GET /api/audit/v1/action/: ${res.status} ${res.text}`);
+        last = res.json;
+        const objects = res.json?.objects ?? [];
+        for (const a of objects) {
+          if (a.state === "Failed" || a.state === "Canceled")
+            throw fatal(`remote action ${a.state}: ${JSON.stringify(a)}`);
+        }
+        const ok = (label) =>
+          objects.find(
+            (a) => a.action === label && a.state === "Success" && a.object === state.remoteService.resource_uri,
+          );
+        const redeploy = ok("Service Redeploy");
+        const scale = ok("Service Scale");
+        return redeploy && scale ? { redeploy, scale, objects } : false;
+      },
+      { timeoutMs: DELIVERY_TIMEOUT_MS, describe: () => JSON.stringify(last) },
+    );
+    state.remoteActions = found;
+    assert.equal(found.redeploy.method, "POST");
+    assert.match(found.redeploy.path, /\/service\/[^/]+\/redeploy\/$/);
+    assert.equal(found.scale.method, "POST");
+    assert.match(found.scale.path, /\/service\/[^/]+\/scale\/$/);
+  });
+
+  step("remote: R has target_num_containers 3 and a deployed_datetime", async () => {
+    assert.ok(state.remoteActions, "needs the remote actions");
+    const res = await apiRequest(remote.base, "GET", state.remoteService.resource_uri, {
+      authorization: state.remoteBasic,
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.target_num_containers, 3, res.text);
+    assert.equal(typeof res.json.deployed_datetime, "string", res.text);
+    assert.ok(!Number.isNaN(Date.parse(res.json.deployed_datetime)), res.json.deployed_datetime);
+  });
+
+  step("local: each action's logs hold the URI of the remote action it caused", async (t) => {
+    assert.ok(state.remoteActions, "needs the remote actions");
+    const byUri = new Map(state.remoteActions.objects.map((a) => [a.resource_uri, a]));
+    const label = { REDEPLOY: "Service Redeploy", SCALEUP: "Service Scale" };
+    for (const op of ["REDEPLOY", "SCALEUP"]) {
+      const logs = state.finished[op].logs ?? "";
+      t.diagnostic(`${op} logs: ${logs}`);
+      const inLog = [...logs.matchAll(REMOTE_ACTION_IN_LOG)].map((m) => m[1]);
+      assert.ok(inLog.length > 0, `${op}: no remote action URI in the logs:\n${logs}`);
+      for (const uri of inLog) {
+        const remoteAction = byUri.get(uri);
+        assert.ok(remoteAction, `${op}: ${uri} is not in the remote audit log`);
+        assert.equal(remoteAction.action, label[op], `${op}: ${uri}`);
+        const res = await apiRequest(remote.base, "GET", uri, { authorization: state.remoteBasic });
+        assert.equal(res.status, 200, `GET ${uri} on the remote: ${res.text}`);
+        assert.equal(res.json.state, "Success", `${op}: ${uri}`);
+      }
+    }
+  });
+});
