@@ -213,14 +213,15 @@ describe("a namespace object survives eviction", () => {
 });
 
 describe("schema migrations", () => {
-  it("migration 1 is applied exactly once, even after evictions", async () => {
+  it("migrations 1 and 2 are each applied exactly once, even after evictions", async () => {
     const user = await createUser();
     await createService(user);
     const stub = env.NAMESPACES.getByName(user.username);
 
     const before = await migrationsOf(stub);
-    expect(before).toHaveLength(1);
+    expect(before).toHaveLength(2);
     expect(before[0]).toMatchObject({ id: 1, name: expect.any(String), applied_at: expect.any(Number) });
+    expect(before[1]).toMatchObject({ id: 2, name: expect.any(String), applied_at: expect.any(Number) });
 
     for (let i = 0; i < 3; i++) {
       await evictAndCheck(stub);
@@ -228,8 +229,9 @@ describe("schema migrations", () => {
       expect((await as(user, "GET", "/api/app/v1/service/")).status).toBe(200);
     }
     const after = await migrationsOf(stub);
+    // Same rows, same applied_at: neither migration ran again on wake-up.
     expect(after).toEqual(before);
-    expect(after.map((m) => m.id)).toEqual([1]);
+    expect(after.map((m) => m.id)).toEqual([1, 2]);
   });
 
   it("the namespace tables exist and the migrations table lists only known ids", async () => {

@@ -252,7 +252,7 @@ describe("unknown routes and methods", () => {
     ["PUT", "/api/app/v1/NS/service/SVC/trigger/", ["GET", "POST"]],
     ["GET", "/api/app/v1/service/SVC/trigger/TRG/call/", ["POST"]],
     ["DELETE", "/api/app/v1/service/SVC/trigger/TRG/call/", ["POST"]],
-    ["PUT", "/api/app/v1/service/SVC/trigger/TRG/", ["DELETE", "GET"]],
+    ["PUT", "/api/app/v1/service/SVC/trigger/TRG/", ["DELETE", "GET", "PATCH"]],
     ["POST", "/api/openapi.json", ["GET"]],
     ["DELETE", "/api/audit/v1/action/", ["GET"]],
     ["PUT", "/api/account/v1/apikey/", ["GET", "POST"]],

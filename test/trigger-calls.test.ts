@@ -1,3 +1,4 @@
+import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
 import {
   as,
@@ -14,6 +15,7 @@ import {
   type User,
   uniqueName,
 } from "./helpers/api";
+import { network } from "./helpers/msw";
 
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const RFC1123 =
@@ -31,6 +33,7 @@ const ACTION_KEYS = [
   "object",
   "path",
   "resource_uri",
+  "retry_of",
   "start_date",
   "state",
   "trigger",
@@ -58,6 +61,7 @@ type Action = {
   can_be_retried: boolean;
   trigger: string | null;
   logs: string;
+  retry_of: string | null;
 };
 type Meta = { limit: number; next: string | null; offset: number; previous: string | null; total_count: number };
 type ActionList = { meta: Meta; objects: Action[] };
@@ -253,6 +257,7 @@ describe("the 202 answer", () => {
     expect(action.trigger).toBe(trigger.resource_uri);
     expect(typeof action.logs).toBe("string");
     expect(action.ip).toBeNull();
+    expect(action.retry_of).toBeNull();
   });
 
   it("the action URI resolves at once with Basic auth (200, same action)", async () => {
@@ -290,8 +295,9 @@ describe("the 202 answer", () => {
     }
   });
 
-  it("every call creates a new action with a distinct uuid4", async () => {
-    const { trigger } = await setup();
+  it("every SCALEUP call creates a new action with a distinct uuid4, even 5 at once", async () => {
+    // SCALEUP calls are never coalesced (a REDEPLOY call joins a pending redeploy instead).
+    const { trigger } = await setup({ target_num_containers: 1, max_num_containers: 10 }, { operation: "SCALEUP" });
     const results = await Promise.all([1, 2, 3, 4, 5].map(() => callOk(trigger.url)));
     const uuids = results.map((r) => r.action.uuid);
     for (const u of uuids) expect(u).toMatch(UUID4);
@@ -425,16 +431,43 @@ describe("SCALEUP counts", () => {
     expect((await service(user, svc)).target_num_containers).toBe(11);
   });
 
-  it("a count that would pass max_num_containers once applied ends the action Failed and leaves the service alone", async () => {
+  it("a count that would take the target (plus pending scale-ups) past max_num_containers answers 409 at once, creates no action and leaves the service alone", async () => {
     const { user, svc, trigger } = await setup(
       { target_num_containers: 8, max_num_containers: 10 },
       { operation: "SCALEUP" },
     );
-    const { action } = await callOk(`${trigger.url}5/`);
-    const done = await waitForState(user, action.resource_uri, "Failed");
-    expect(done.logs).toMatch(/max_num_containers/);
-    expect(done.end_date).toMatch(RFC1123);
+    const refused = async (n: string) => {
+      const res = await post(`${trigger.url}${n}/`);
+      expect(res.headers.get("x-dockercloud-action-uri"), n).toBeNull();
+      const error = await expectJsonError(res, 409);
+      expect(error, n).toMatch(/max_num_containers/);
+      expect(error, n).not.toContain(trigger.uuid);
+    };
+    // 8 + 5 and 8 + 3 pass 10.
+    await refused("5");
+    await refused("3");
+    const none = await (await as(user, "GET", "/api/audit/v1/action/")).json<ActionList>();
+    expect(none.meta.total_count).toBe(0);
     expect((await service(user, svc)).target_num_containers).toBe(8);
+
+    // 8 + 2 reaches the bound exactly: accepted. One more is refused at once, whether
+    // the +2 is still pending (8 + 2 pending + 1) or already applied (10 + 1).
+    const { action } = await callOk(`${trigger.url}2/`);
+    await refused("1");
+    await waitForState(user, action.resource_uri, "Success");
+    expect((await service(user, svc)).target_num_containers).toBe(10);
+    const list = await (await as(user, "GET", "/api/audit/v1/action/")).json<ActionList>();
+    expect(list.objects.map((a) => a.uuid)).toEqual([action.uuid]);
+
+    // Refused calls are counted apart from accepted ones.
+    const t = await (await as(user, "GET", trigger.resource_uri)).json<{
+      call_count: number;
+      rejected_count: number;
+      last_called: string | null;
+    }>();
+    expect(t.call_count).toBe(1);
+    expect(t.rejected_count).toBe(3);
+    expect(t.last_called).toMatch(RFC1123);
   });
 
   it("a count on a REDEPLOY trigger answers 400 and creates no action", async () => {
@@ -487,8 +520,12 @@ describe("the call runs and the audit API shows it", () => {
 
   it("GET /api/audit/v1/action/ lists the actions newest first in the envelope", async () => {
     const { user, trigger } = await setup();
+    // Each REDEPLOY call is made once the previous one has run: a call made while a
+    // redeploy is still Pending would join it rather than create a new action.
     const first = (await callOk(trigger.url)).action;
+    await waitForState(user, first.resource_uri, "Success");
     const second = (await callOk(trigger.url)).action;
+    await waitForState(user, second.resource_uri, "Success");
     const third = (await callOk(trigger.url)).action;
     await waitForState(user, third.resource_uri, "Success");
     const res = await asPython(user, "GET", "/api/audit/v1/action/");
@@ -519,11 +556,17 @@ describe("the call runs and the audit API shows it", () => {
     const b = (await callOk(otherTrigger.url)).action;
     await waitForState(user, a.resource_uri, "Success");
     await waitForState(user, b.resource_uri, "Success");
-    // A third action that ends Failed.
+    // A third action that ends Failed: svc now sends its operations to a webhook that
+    // refuses them with a 400 (Failed after one delivery, never retried). A count past
+    // max_num_containers no longer makes a Failed action: the call itself is refused (409).
+    const hook = `https://${uniqueName("hook")}.example.test/ops`;
+    network.use(http.post(hook, () => HttpResponse.json({ error: "refused" }, { status: 400 })));
+    const patched = await as(user, "PATCH", svc.resource_uri, { target: { type: "webhook", url: hook } });
+    expect(patched.status).toBe(200);
     const up = await createTrigger(user, svc, { operation: "SCALEUP" });
-    await as(user, "PATCH", svc.resource_uri, { target_num_containers: 10, max_num_containers: 10 });
-    const c = (await callOk(`${up.url}5/`)).action;
-    await waitForState(user, c.resource_uri, "Failed");
+    const c = (await callOk(up.url)).action;
+    const failed = await waitForState(user, c.resource_uri, "Failed");
+    expect(failed.logs).toMatch(/400/);
 
     const q = async (query: string) => {
       const res = await as(user, "GET", `/api/audit/v1/action/?${query}`);

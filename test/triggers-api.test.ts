@@ -22,10 +22,36 @@ type TriggerList = { meta: Meta; objects: TriggerJson[] };
 /** The non-namespaced service path, as the Go SDK builds it. */
 const plainServicePath = (svc: ServiceJson) => `/api/app/v1/service/${svc.uuid}/`;
 
-/** Asserts the exact shape of a trigger object as both SDKs and the CLI read it. */
+/** The trigger object with our extension fields (rate_limit, call_count, rejected_count, last_called). */
+type TriggerObject = TriggerJson & {
+  rate_limit: number;
+  call_count: number;
+  rejected_count: number;
+  last_called: string | null;
+};
+
+/**
+ * Asserts the exact shape of a newly created trigger object: the five keys
+ * both SDKs and the CLI read, plus our extension fields, at their defaults
+ * (rate_limit 30, never called).
+ */
 function expectTrigger(t: unknown, ns: string, svc: ServiceJson, expected: { name?: string; operation: string }) {
-  const trigger = t as TriggerJson;
-  expect(Object.keys(trigger).sort()).toEqual(["name", "operation", "resource_uri", "url", "uuid"]);
+  const trigger = t as TriggerObject;
+  expect(Object.keys(trigger).sort()).toEqual([
+    "call_count",
+    "last_called",
+    "name",
+    "operation",
+    "rate_limit",
+    "rejected_count",
+    "resource_uri",
+    "url",
+    "uuid",
+  ]);
+  expect(trigger.rate_limit).toBe(30);
+  expect(trigger.call_count).toBe(0);
+  expect(trigger.rejected_count).toBe(0);
+  expect(trigger.last_called).toBeNull();
   expect(trigger.uuid).toMatch(UUID4);
   expect(trigger.operation).toBe(expected.operation);
   if (expected.name !== undefined) expect(trigger.name).toBe(expected.name);

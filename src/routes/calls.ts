@@ -65,7 +65,8 @@ async function callTrigger(c: Ctx): Promise<Response> {
     body: raw.byteLength ? new TextDecoder().decode(raw) : null,
     meta,
   });
-  if (!result.ok) throw result.code === "not_found" ? notFound() : new ApiError(result.code, result.message);
+  if (!result.ok)
+    throw result.code === "not_found" ? notFound() : new ApiError(result.code, result.message, result.headers);
   return c.json(result.value, 202, { "X-DockerCloud-Action-URI": result.value.resource_uri });
 }
 

@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { jsonResponse } from "./common";
 import type { AppEnv } from "../app";
+import { jsonResponse } from "./common";
 
 /** The API describes itself at GET /api/openapi.json; GET /api/health/ touches no storage. */
 export function registerOpenApi(app: OpenAPIHono<AppEnv>): void {

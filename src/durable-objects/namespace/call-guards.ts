@@ -13,11 +13,11 @@ export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
  * the call may go ahead, else the seconds until a slot frees.
  */
 export function rateLimited(sql: SqlStorage, trigger: string, limit: number, now: number): number | null {
-  sql.exec("DELETE FROM trigger_calls WHERE trigger_uuid = ? AND at <= ?", trigger, now - WINDOW_MS);
   const window = sql
     .exec<{ n: number; oldest: number | null }>(
-      "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM trigger_calls WHERE trigger_uuid = ?",
+      "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM trigger_calls WHERE trigger_uuid = ? AND at > ?",
       trigger,
+      now - WINDOW_MS,
     )
     .one();
   if (window.n < limit) return null;
@@ -25,6 +25,13 @@ export function rateLimited(sql: SqlStorage, trigger: string, limit: number, now
 }
 
 export function recordAcceptedCall(sql: SqlStorage, trigger: string, now: number): void {
+  // Calls older than the window go a few at a time, so the table stays the size of one window.
+  sql.exec(
+    `DELETE FROM trigger_calls WHERE rowid IN
+       (SELECT rowid FROM trigger_calls WHERE trigger_uuid = ? AND at <= ? LIMIT 4)`,
+    trigger,
+    now - WINDOW_MS,
+  );
   sql.exec("INSERT INTO trigger_calls (trigger_uuid, at) VALUES (?, ?)", trigger, now);
   sql.exec("UPDATE triggers SET call_count = call_count + 1, last_called_at = ? WHERE uuid = ?", now, trigger);
 }

@@ -145,13 +145,20 @@ export class NamespaceObject extends DurableObject<Env> {
 
   // ---- the namespace itself (admin API) ----
 
+  /** The namespace row, kept in memory: it changes only through claim() and destroy(), both here. */
+  private namespaceRow: { name: string; kind: NamespaceKind; created_at: number } | null | undefined;
+
   private row(): { name: string; kind: NamespaceKind; created_at: number } | undefined {
     if (!this.migrated) return undefined;
-    return this.sql
-      .exec<{ name: string; kind: NamespaceKind; created_at: number }>(
-        "SELECT name, kind, created_at FROM namespace WHERE id = 1",
-      )
-      .toArray()[0];
+    if (this.namespaceRow === undefined) {
+      this.namespaceRow =
+        this.sql
+          .exec<{ name: string; kind: NamespaceKind; created_at: number }>(
+            "SELECT name, kind, created_at FROM namespace WHERE id = 1",
+          )
+          .toArray()[0] ?? null;
+    }
+    return this.namespaceRow ?? undefined;
   }
 
   /** Creates the namespace; names are unique across users and organizations. */
@@ -161,6 +168,7 @@ export class NamespaceObject extends DurableObject<Env> {
     if (existing) return fail("conflict", `the name '${name}' is already taken by a ${existing.kind}`);
     const created_at = Date.now();
     this.sql.exec("INSERT INTO namespace (id, name, kind, created_at) VALUES (1, ?, ?, ?)", name, kind, created_at);
+    this.namespaceRow = { name, kind, created_at };
     return ok({ name, kind, created_at, members: [] });
   }
 
@@ -199,6 +207,7 @@ export class NamespaceObject extends DurableObject<Env> {
     ]) {
       this.sql.exec(`DELETE FROM ${table}`);
     }
+    this.namespaceRow = null;
     return ok({ memberships, members });
   }
 
@@ -491,6 +500,29 @@ export class NamespaceObject extends DurableObject<Env> {
       .toArray()[0];
   }
 
+  /** A trigger and its service in one read: the call path's only lookup. */
+  private triggerWithService(serviceUuid: string, uuid: string): { trigger: TriggerRow; service: ServiceRow } | null {
+    const row = this.sql
+      .exec<Record<string, SqlStorageValue>>(
+        `SELECT ${TRIGGER_COLUMNS.split(", ")
+          .map((c) => `t.${c} AS t_${c}`)
+          .join(", ")}, s.*
+         FROM triggers t JOIN services s ON s.uuid = t.service_uuid
+         WHERE t.uuid = ? AND t.service_uuid = ?`,
+        uuid,
+        serviceUuid,
+      )
+      .toArray()[0];
+    if (!row) return null;
+    const trigger: Record<string, SqlStorageValue> = {};
+    const service: Record<string, SqlStorageValue> = {};
+    for (const [k, v] of Object.entries(row)) {
+      if (k.startsWith("t_")) trigger[k.slice(2)] = v;
+      else service[k] = v;
+    }
+    return { trigger: trigger as unknown as TriggerRow, service: service as unknown as ServiceRow };
+  }
+
   listTriggers(
     caller: string,
     asked: string,
@@ -617,9 +649,9 @@ export class NamespaceObject extends DurableObject<Env> {
   callTrigger(call: TriggerCall): Result<ActionJson> {
     const ns = this.row();
     if (!ns) return TRIGGER_NOT_FOUND;
-    const trigger = this.trigger(call.service, call.trigger);
-    const svc = trigger && this.service(call.service);
-    if (!trigger || !svc) return TRIGGER_NOT_FOUND;
+    const found = this.triggerWithService(call.service, call.trigger);
+    if (!found) return TRIGGER_NOT_FOUND;
+    const { trigger, service: svc } = found;
     const now = Date.now();
 
     if (call.idempotency_key !== null) {
