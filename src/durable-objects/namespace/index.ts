@@ -96,8 +96,6 @@ export type TriggerCall = {
   meta: RequestMeta;
 };
 
-/** How long a handed-off action may go untouched before it is handed to the queue again. */
-const LEASE_MS = 15 * 60 * 1000;
 const REDISPATCH_RETRY_MS = 5_000;
 const QUEUE_BATCH = 100;
 
@@ -977,7 +975,16 @@ export class NamespaceObject extends DurableObject<Env> {
    * requests for a Docker Cloud target's scale) plus a margin.
    */
   private attemptWindowMs(): number {
-    return 3 * config(this.env).TARGET_TIMEOUT_MS + 30_000;
+    return 3 * config(this.env).TARGET_TIMEOUT_MS + 5_000;
+  }
+
+  /**
+   * How long a handed-off action may go untouched before it is handed to the
+   * queue again (its message was lost). Longer than any retry delay plus an attempt.
+   */
+  private leaseMs(): number {
+    const cfg = config(this.env);
+    return Math.max(cfg.DISPATCH_LEASE_SECONDS * 1000, this.attemptWindowMs() + 1_000);
   }
 
   /** The dead-letter queue's verdict: every attempt failed. */
@@ -1089,7 +1096,7 @@ export class NamespaceObject extends DurableObject<Env> {
       const stale = this.sql
         .exec<{ uuid: string }>(
           "SELECT uuid FROM actions WHERE dispatch = 'queued' AND touched_at < ? ORDER BY seq LIMIT ?",
-          Date.now() - LEASE_MS,
+          Date.now() - this.leaseMs(),
           QUEUE_BATCH,
         )
         .toArray();
@@ -1108,7 +1115,7 @@ export class NamespaceObject extends DurableObject<Env> {
     const oldest = this.sql
       .exec<{ t: number | null }>("SELECT MIN(touched_at) AS t FROM actions WHERE dispatch = 'queued'")
       .one().t;
-    if (oldest !== null && !this.dispatcherAwake) await this.ctx.storage.setAlarm(oldest + LEASE_MS);
+    if (oldest !== null && !this.dispatcherAwake) await this.ctx.storage.setAlarm(oldest + this.leaseMs());
   }
 }
 
