@@ -1,8 +1,8 @@
 import { config } from "../config";
 import { backoffSeconds } from "../domain/backoff";
-import { namespaceStub } from "../durable-objects/namespace";
+import { type NamespaceObject, namespaceStub } from "../durable-objects/namespace";
 import { perform } from "../targets";
-import { OperationMessage } from "./messages";
+import { type BeginResult, type Job, OperationMessage } from "./messages";
 
 function parse(msg: Message<unknown>): OperationMessage | null {
   const parsed = OperationMessage.safeParse(msg.body);
@@ -28,24 +28,81 @@ export async function consumeOperations(batch: MessageBatch<unknown>, env: Env):
     batch.messages.map(async (msg) => {
       const body = parse(msg);
       if (!body) return;
+      const stub = namespaceStub(env, body.namespace);
+      let begun: BeginResult;
       try {
-        const stub = namespaceStub(env, body.namespace);
-        const begun = await stub.beginAttempt(body.action);
-        if (begun.status === "done") {
-          msg.ack();
-          return;
-        }
-        const started = Date.now();
-        const outcome = await perform(env, begun.job);
-        await stub.finishAttempt(body.action, { ...outcome, durationMs: Date.now() - started });
-        if (outcome.result === "retry") msg.retry({ delaySeconds: delay(msg.attempts) });
-        else msg.ack();
+        begun = await stub.beginAttempt(body.action);
       } catch (err) {
-        console.error("operation attempt could not be recorded; retrying", body.action, err);
+        console.error("could not start an attempt; retrying", body.action, err);
         msg.retry({ delaySeconds: delay(msg.attempts) });
+        return;
       }
+      if (begun.status === "done") {
+        msg.ack();
+        return;
+      }
+      await runChain(env, stub, begun.job, msg, delay);
     }),
   );
+}
+
+/** Actions of one service a consumer runs back to back before leaving the rest to the queue. */
+const CHAIN_LIMIT = 25;
+const CHAIN_BUDGET_MS = 5_000;
+
+/**
+ * Performs the message's action, then, while the service has more waiting
+ * and the budget allows, the next ones in order: each finish hands the next
+ * action to this consumer. The message is settled by its own action's
+ * outcome; a chained action that must be retried gets a message of its own.
+ */
+async function runChain(
+  env: Env,
+  stub: DurableObjectStub<NamespaceObject>,
+  first: Job,
+  msg: Message<unknown>,
+  delay: (attempts: number) => number,
+): Promise<void> {
+  const started = Date.now();
+  let job = first;
+  for (let chained = 0; ; chained++) {
+    const attemptStart = Date.now();
+    const outcome = await perform(env, job);
+    const mayChain = chained + 1 < CHAIN_LIMIT && Date.now() - started < CHAIN_BUDGET_MS;
+    let next: BeginResult | null;
+    try {
+      next = await stub.finishAttempt(
+        job.action.uuid,
+        { ...outcome, durationMs: Date.now() - attemptStart },
+        mayChain && outcome.result !== "retry",
+      );
+    } catch (err) {
+      console.error("operation attempt could not be recorded; retrying", job.action.uuid, err);
+      if (job === first) msg.retry({ delaySeconds: delay(msg.attempts) });
+      // A chained action left unrecorded is handed to the queue again when its lease ends.
+      return;
+    }
+    if (outcome.result === "retry") {
+      if (job === first) msg.retry({ delaySeconds: delay(msg.attempts) });
+      else await retryLater(env, job, delay(job.attempt));
+      return;
+    }
+    if (job === first) msg.ack();
+    if (!next || next.status !== "run") return;
+    job = next.job;
+  }
+}
+
+/** A chained action's retry: a message of its own, delayed like any retry. */
+async function retryLater(env: Env, job: Job, delaySeconds: number): Promise<void> {
+  try {
+    await env.OPERATIONS.send({ namespace: job.namespace, action: job.action.uuid } satisfies OperationMessage, {
+      delaySeconds,
+    });
+  } catch (err) {
+    // Not lost: the action stays handed over, and its lease hands it to the queue again.
+    console.error("could not queue a retry; the dispatch lease will", job.action.uuid, err);
+  }
 }
 
 /** The dead-letter queue: every attempt failed, so the action is marked Failed with the last error. */
