@@ -88,7 +88,7 @@ async function runChain(
       return;
     }
     if (job === first) msg.ack();
-    if (!next || next.status !== "run") return;
+    if (next?.status !== "run") return;
     job = next.job;
   }
 }

@@ -1063,7 +1063,7 @@ export class NamespaceObject extends DurableObject<Env> {
         a.service_uuid,
       )
       .toArray()[0];
-    if (!next || next.dispatch !== "waiting") return null;
+    if (next?.dispatch !== "waiting") return null;
     this.sql.exec(
       "UPDATE actions SET dispatch = ?, touched_at = ? WHERE uuid = ?",
       claimNext ? "queued" : "ready",
