@@ -28,12 +28,17 @@ export async function performDockerCloud(
     "content-type": "application/json",
     "user-agent": "dockercloud-triggers/1 (dockercloud target)",
   };
-  const send = (method: string, path: string, body?: unknown) =>
-    targetFetch(
+  // A remote may echo the credentials in an error answer; they never reach the action logs.
+  const hidden = [btoa(`${target.username}:${secrets.apikey}`), secrets.apikey];
+  const scrub = (text: string) => hidden.reduce((t, secret) => t.split(secret).join("[redacted]"), text);
+  const send = async (method: string, path: string, body?: unknown) => {
+    const res = await targetFetch(
       `${base}${path}`,
       { method, headers, body: body === undefined ? undefined : JSON.stringify(body) },
       timeoutMs,
     );
+    return isAttemptResult(res) ? res : { ...res, text: scrub(res.text) };
+  };
 
   if (job.kind === "redeploy") {
     const query = job.reuse_volumes === null ? "" : `?reuse_volumes=${job.reuse_volumes}`;

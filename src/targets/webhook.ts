@@ -63,5 +63,6 @@ export async function deliverWebhook(
     },
     timeoutMs,
   );
-  return isAttemptResult(res) ? res : classifyStatus(res.status, res.text);
+  // A receiver may echo what it was sent; the secret never reaches the action logs.
+  return isAttemptResult(res) ? res : classifyStatus(res.status, res.text.split(secrets.secret).join("[redacted]"));
 }
