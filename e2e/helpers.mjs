@@ -150,9 +150,20 @@ function groupAlive(pid) {
  * `npm run dev` on a free loopback port with a fresh --persist-to directory,
  * in its own process group (npm -> node -> wrangler -> workerd go together).
  * `inspectorPort: true` also gives it a free loopback devtools port, so that
- * several instances may run at once.
+ * several instances may run at once. `vars` ({ NAME: value }) are passed as
+ * `--var NAME:value`, overriding wrangler.jsonc's. The last `outputLimit` lines
+ * of its output are kept in `output`.
+ *
+ * Restarting on the same state: `stop({ keepState: true, signal: "SIGKILL" })`
+ * ends the process group but keeps the --persist-to directory, and the next
+ * `start()` reuses it (on a new free port); a plain `stop()` removes it.
  */
-export function createWorker({ inspectorPort = false, persistPrefix = "dockercloud-e2e-state-" } = {}) {
+export function createWorker({
+  inspectorPort = false,
+  persistPrefix = "dockercloud-e2e-state-",
+  vars = {},
+  outputLimit = 300,
+} = {}) {
   const worker = {
     /** @type {import("node:child_process").ChildProcess | undefined} */
     child: undefined,
@@ -171,7 +182,7 @@ export function createWorker({ inspectorPort = false, persistPrefix = "dockerclo
     for (const line of chunk.toString("utf8").split("\n")) {
       if (line.trim()) worker.output.push(line);
     }
-    if (worker.output.length > 300) worker.output.splice(0, worker.output.length - 300);
+    if (worker.output.length > outputLimit) worker.output.splice(0, worker.output.length - outputLimit);
   }
 
   function outputTail(n = 60) {
@@ -191,8 +202,10 @@ export function createWorker({ inspectorPort = false, persistPrefix = "dockerclo
   async function start() {
     worker.port = await freePort();
     worker.base = `http://${HOST}:${worker.port}`;
-    worker.persistDir = mkdtempSync(join(tmpdir(), persistPrefix));
+    worker.persistDir ||= mkdtempSync(join(tmpdir(), persistPrefix));
+    worker.exited = null;
     const args = ["run", "dev", "--", "--port", String(worker.port), "--ip", HOST, "--persist-to", worker.persistDir];
+    for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
     if (inspectorPort) {
       worker.inspectorPort = await freePort();
       args.push("--inspector-port", String(worker.inspectorPort), "--inspector-ip", HOST);
@@ -205,11 +218,14 @@ export function createWorker({ inspectorPort = false, persistPrefix = "dockerclo
     });
     worker.child = child;
     // Last resort if the runner dies between `before` and `after`.
-    process.on("exit", () => killGroup("SIGKILL"));
+    process.on("exit", () => {
+      if (worker.child === child) killGroup("SIGKILL");
+    });
     child.stdout.on("data", keepOutput);
     child.stderr.on("data", keepOutput);
     child.on("exit", (code, signal) => {
-      worker.exited = { code, signal };
+      // A process group stopped before a restart must not mark the new one as exited.
+      if (worker.child === child) worker.exited = { code, signal };
     });
 
     await waitFor(
@@ -228,10 +244,10 @@ export function createWorker({ inspectorPort = false, persistPrefix = "dockerclo
     });
   }
 
-  async function stop() {
+  async function stop({ keepState = false, signal = "SIGTERM" } = {}) {
     const pid = worker.child?.pid;
     if (pid) {
-      killGroup("SIGTERM");
+      killGroup(signal);
       const deadline = Date.now() + STOP_TIMEOUT_MS;
       while (groupAlive(pid) && Date.now() < deadline) await sleep(100);
       if (groupAlive(pid)) {
@@ -240,7 +256,11 @@ export function createWorker({ inspectorPort = false, persistPrefix = "dockerclo
         while (groupAlive(pid) && Date.now() < hard) await sleep(50);
       }
     }
-    if (worker.persistDir) rmSync(worker.persistDir, { recursive: true, force: true });
+    worker.child = undefined;
+    if (worker.persistDir && !keepState) {
+      rmSync(worker.persistDir, { recursive: true, force: true });
+      worker.persistDir = "";
+    }
   }
 
   return worker;

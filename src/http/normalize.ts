@@ -61,12 +61,42 @@ export async function normalizeRequest(request: Request): Promise<Request> {
 
   if (isCallPath(path)) return pathChanged ? new Request(url, request) : request;
   if (method === "GET" || method === "HEAD" || method === "DELETE" || method === "OPTIONS") {
+    // A DELETE's body is ignored (the Go SDK sends {}), but like every body it is held to the limit.
+    if (method === "DELETE" && request.body) await readBody(request);
     if (!pathChanged && !request.body) return request;
     return new Request(url, { method, headers: request.headers });
   }
   const body = await readBody(request);
+  // Routes that declare no body (redeploy/, scale/, cancel/, retry/) get the same check as the
+  // others: empty, or a JSON object in UTF-8.
+  if (body.byteLength) checkJsonObject(body);
   const headers = new Headers(request.headers);
   headers.set("content-type", "application/json");
   headers.delete("content-length");
   return new Request(url, { method, headers, body: body.byteLength ? body : "{}" });
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/** Decodes UTF-8, refusing bytes that are not (a lossy decode would store U+FFFD in their place). */
+export function utf8Body(bytes: Uint8Array, what = "request body"): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new ApiError("bad_request", `invalid ${what}: not valid UTF-8`);
+  }
+}
+
+function checkJsonObject(bytes: Uint8Array): void {
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8Body(bytes));
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    throw new ApiError("bad_request", "invalid request body: Malformed JSON in request body");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    const got = value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
+    throw new ApiError("bad_request", `invalid request body: expected a JSON object, received ${got}`);
+  }
 }

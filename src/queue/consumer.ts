@@ -41,7 +41,7 @@ export async function consumeOperations(batch: MessageBatch<unknown>, env: Env):
         msg.ack();
         return;
       }
-      await runChain(env, stub, begun.job, msg, delay);
+      await runChain(env, stub, begun.job, msg, delay, cfg.MAX_ATTEMPTS);
     }),
   );
 }
@@ -62,6 +62,7 @@ async function runChain(
   first: Job,
   msg: Message<unknown>,
   delay: (attempts: number) => number,
+  maxAttempts: number,
 ): Promise<void> {
   const started = Date.now();
   let job = first;
@@ -83,8 +84,14 @@ async function runChain(
       return;
     }
     if (outcome.result === "retry") {
-      if (job === first) msg.retry({ delaySeconds: delay(msg.attempts) });
-      else await retryLater(env, job, delay(job.attempt));
+      const retryDelay = delay(Math.max(job === first ? msg.attempts : 0, job.attempt));
+      // The action's own attempt count decides when it goes to the dead-letter queue: an action
+      // that first ran chained gets a message of its own, whose count starts at 1 again.
+      const exhausted = job.attempt >= maxAttempts;
+      if (job !== first) await retryLater(env, job, retryDelay, exhausted);
+      else if (!exhausted) msg.retry({ delaySeconds: retryDelay });
+      else if (await deadLetter(env, job)) msg.ack();
+      else msg.retry({ delaySeconds: retryDelay });
       return;
     }
     if (job === first) msg.ack();
@@ -93,8 +100,12 @@ async function runChain(
   }
 }
 
-/** A chained action's retry: a message of its own, delayed like any retry. */
-async function retryLater(env: Env, job: Job, delaySeconds: number): Promise<void> {
+/** A chained action's retry: a message of its own, delayed like any retry, or a dead letter. */
+async function retryLater(env: Env, job: Job, delaySeconds: number, exhausted: boolean): Promise<void> {
+  if (exhausted) {
+    await deadLetter(env, job);
+    return;
+  }
   try {
     await env.OPERATIONS.send({ namespace: job.namespace, action: job.action.uuid } satisfies OperationMessage, {
       delaySeconds,
@@ -102,6 +113,17 @@ async function retryLater(env: Env, job: Job, delaySeconds: number): Promise<voi
   } catch (err) {
     // Not lost: the action stays handed over, and its lease hands it to the queue again.
     console.error("could not queue a retry; the dispatch lease will", job.action.uuid, err);
+  }
+}
+
+/** Hands an action that used up its attempts to the dead-letter queue, whose consumer marks it Failed. */
+async function deadLetter(env: Env, job: Job): Promise<boolean> {
+  try {
+    await env.DEAD_LETTERS.send({ namespace: job.namespace, action: job.action.uuid } satisfies OperationMessage);
+    return true;
+  } catch (err) {
+    console.error("could not hand an action to the dead-letter queue", job.action.uuid, err);
+    return false;
   }
 }
 

@@ -6,7 +6,7 @@ import { namespaceNameProblem } from "../domain/names";
 import { locateService } from "../durable-objects/locator";
 import { namespaceStub } from "../durable-objects/namespace";
 import { ApiError } from "../http/errors";
-import { readBody } from "../http/normalize";
+import { readBody, utf8Body } from "../http/normalize";
 import { type Ctx, dual, errorResponses, jsonResponse } from "./common";
 import { requestMeta } from "./meta";
 
@@ -29,6 +29,15 @@ function parseCount(raw: string | undefined): number | null {
     );
   }
   return Number(raw);
+}
+
+/**
+ * The call's body as stored and forwarded: any bytes, decoded as text; but a body that says it
+ * is JSON (which RFC 8259 requires in UTF-8) and is not UTF-8 is refused, not stored mangled.
+ */
+function callBody(raw: Uint8Array, contentType: string | undefined): string {
+  if (/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType ?? "")) return utf8Body(raw, "call body (declared JSON)");
+  return new TextDecoder().decode(raw);
 }
 
 /** Idempotency-Key: at most 255 visible ASCII characters. */
@@ -62,7 +71,7 @@ async function callTrigger(c: Ctx): Promise<Response> {
     trigger,
     idempotency_key: idempotencyKey(c.req.header("idempotency-key")),
     scale_by: scaleBy,
-    body: raw.byteLength ? new TextDecoder().decode(raw) : null,
+    body: raw.byteLength ? callBody(raw, c.req.header("content-type")) : null,
     meta,
   });
   if (!result.ok)
