@@ -1,7 +1,7 @@
 import { HttpResponse, http } from "msw";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
-import { as, call, createService, createTrigger, createUser } from "./helpers/api";
+import { as, call, createTrigger, createUser } from "./helpers/api";
 import { network } from "./helpers/msw";
 
 describe("webhook target", () => {
