@@ -4,7 +4,12 @@
 // the Worker's isolate (the Durable Objects run in it too) and prints the
 // functions with the most self time, grouped by source file.
 //
-// Settings (environment): BENCH_DURATION seconds (default 5), BENCH_CONNECTIONS (64).
+// With BENCH_PROFILE=deliveries it profiles the delivery side instead: it
+// builds a backlog of calls on services with a webhook target, then records
+// while the queue consumer drains it (no call load during the recording).
+//
+// Settings (environment): BENCH_DURATION seconds (default 5), BENCH_CONNECTIONS (64),
+// BENCH_PROFILE (calls | deliveries).
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -18,6 +23,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const run = promisify(execFile);
+const MODE = process.env.BENCH_PROFILE === "deliveries" ? "deliveries" : "calls";
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -36,6 +42,22 @@ async function api(base, method, path, auth, body) {
   const text = await res.text();
   if (res.status >= 300) throw new Error(`${method} ${path} → ${res.status} ${text}`);
   return JSON.parse(text);
+}
+
+/** A receiver that answers 200 to every delivery and counts them. */
+async function startSink() {
+  let n = 0;
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      n++;
+      res.end("{}");
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  server.unref();
+  return { url: `http://127.0.0.1:${server.address().port}/hook`, count: () => n };
 }
 
 /** A minimal Chrome DevTools Protocol session over the inspector's WebSocket. */
@@ -101,8 +123,13 @@ async function main() {
     const { key } = await api(base, "POST", "/api/admin/v1/user/profileuser/apikey/", admin, {});
     const auth = `Basic ${Buffer.from(`profileuser:${key}`).toString("base64")}`;
     const paths = [];
+    const hook = MODE === "deliveries" ? await startSink() : null;
     for (let s = 0; s < 32; s++) {
-      const svc = await api(base, "POST", "/api/app/v1/service/", auth, { image: `p/s${s}`, max_num_containers: 1000 });
+      const svc = await api(base, "POST", "/api/app/v1/service/", auth, {
+        image: `p/s${s}`,
+        max_num_containers: 1000,
+        ...(hook ? { target: { type: "webhook", url: hook.url } } : {}),
+      });
       for (const operation of ["REDEPLOY", "SCALEUP"]) {
         const t = await api(base, "POST", `${svc.resource_uri}trigger/`, auth, { operation, rate_limit: 100_000 });
         paths.push(t.url);
@@ -111,11 +138,18 @@ async function main() {
     const dt = await devtools(inspectorPort);
     await dt.send("Profiler.enable");
     await dt.send("Profiler.setSamplingInterval", { interval: 200 });
-    await dt.send("Profiler.start");
-    const { stdout } = await run(process.execPath, [
-      join(ROOT, "bench/load.mjs"),
-      JSON.stringify({ url: base, method: "POST", paths, connections: CONNECTIONS, duration: DURATION }),
-    ]);
+    const loadSpec = JSON.stringify({ url: base, method: "POST", paths, connections: CONNECTIONS, duration: DURATION });
+    let stdout;
+    if (MODE === "calls") {
+      await dt.send("Profiler.start");
+      ({ stdout } = await run(process.execPath, [join(ROOT, "bench/load.mjs"), loadSpec]));
+    } else {
+      ({ stdout } = await run(process.execPath, [join(ROOT, "bench/load.mjs"), loadSpec]));
+      const before = hook.count();
+      await dt.send("Profiler.start");
+      await new Promise((r) => setTimeout(r, DURATION * 1000));
+      stdout += `\ndeliveries while profiling: ${hook.count() - before} in ${DURATION} s`;
+    }
     const { result } = await dt.send("Profiler.stop");
     dt.close();
     const summary = summarize(result.profile);

@@ -47,8 +47,8 @@ export async function consumeOperations(batch: MessageBatch<unknown>, env: Env):
 }
 
 /** Actions of one service a consumer runs back to back before leaving the rest to the queue. */
-const CHAIN_LIMIT = 25;
-const CHAIN_BUDGET_MS = 5_000;
+const CHAIN_LIMIT = 100;
+const CHAIN_BUDGET_MS = 10_000;
 
 /**
  * Performs the message's action, then, while the service has more waiting

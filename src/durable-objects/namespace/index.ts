@@ -466,12 +466,12 @@ export class NamespaceObject extends DurableObject<Env> {
     if (!row) return SERVICE_NOT_FOUND;
     const now = Date.now();
     const open = this.sql
-      .exec<{ uuid: string }>(
-        "SELECT uuid FROM actions WHERE service_uuid = ? AND state IN ('Pending', 'In progress')",
+      .exec<{ uuid: string; service_uuid: string }>(
+        "SELECT uuid, service_uuid FROM actions WHERE service_uuid = ? AND state IN ('Pending', 'In progress')",
         uuid,
       )
       .toArray();
-    for (const a of open) this.finish(a.uuid, "Failed", "the service was terminated before the operation completed");
+    for (const a of open) this.finish(a, "Failed", "the service was terminated before the operation completed");
     this.dropTriggerRows("service_uuid = ?", uuid);
     this.sql.exec("DELETE FROM services WHERE uuid = ?", uuid);
     return ok(
@@ -856,7 +856,7 @@ export class NamespaceObject extends DurableObject<Env> {
     if (a.state !== "Pending") {
       return fail("conflict", `only a Pending action can be canceled; this one is ${a.state}`);
     }
-    this.finish(uuid, "Canceled", `canceled by ${caller}`);
+    this.finish(a, "Canceled", `canceled by ${caller}`);
     return ok(serializeAction(this.name, this.action(uuid) as ActionRow));
   }
 
@@ -906,7 +906,7 @@ export class NamespaceObject extends DurableObject<Env> {
     }
     const svc = this.service(a.service_uuid);
     if (!svc) {
-      this.finish(uuid, "Failed", "the service no longer exists");
+      this.finish(a, "Failed", "the service no longer exists");
       return { status: "done", reason: "the service no longer exists" };
     }
     // The new count is computed when the action first runs (not when it was called), and kept for its retries.
@@ -915,7 +915,7 @@ export class NamespaceObject extends DurableObject<Env> {
       newTarget = svc.target_num_containers + (a.scale_by ?? 1);
       if (newTarget > svc.max_num_containers) {
         const reason = `scaling up by ${a.scale_by} would take the service from ${svc.target_num_containers} to ${newTarget} containers, past its max_num_containers of ${svc.max_num_containers}`;
-        this.finish(uuid, "Failed", reason);
+        this.finish(a, "Failed", reason);
         return { status: "done", reason };
       }
     }
@@ -967,7 +967,7 @@ export class NamespaceObject extends DurableObject<Env> {
     this.appendLog(uuid, line, outcome.result === "success" ? null : outcome.detail);
     if (outcome.result === "retry") return null;
     if (outcome.result === "success") this.applyToRegistry(a);
-    const next = this.finish(uuid, outcome.result === "success" ? "Success" : "Failed", null, chain);
+    const next = this.finish(a, outcome.result === "success" ? "Success" : "Failed", null, chain);
     // The consumer that finished an action goes on with the next one of the service, skipping a queue round trip.
     return next ? this.beginAttempt(next) : null;
   }
@@ -994,7 +994,7 @@ export class NamespaceObject extends DurableObject<Env> {
     const a = this.action(uuid);
     if (!a || FINISHED_STATES.includes(a.state)) return;
     const last = a.last_error ?? "no attempt completed";
-    this.finish(uuid, "Failed", `gave up after ${a.attempts} attempt(s); last error: ${last}`);
+    this.finish(a, "Failed", `gave up after ${a.attempts} attempt(s); last error: ${last}`);
   }
 
   private appendLog(uuid: string, line: string, error: string | null): void {
@@ -1022,7 +1022,8 @@ export class NamespaceObject extends DurableObject<Env> {
       );
       return;
     }
-    const target = (this.action(a.uuid) as ActionRow).new_target;
+    // new_target was fixed when the attempt began, before `a` was read.
+    const target = a.new_target;
     if (target === null) return;
     this.sql.exec(
       `UPDATE services SET target_num_containers = ?, current_num_containers = ?, running_num_containers = ?,
@@ -1043,14 +1044,13 @@ export class NamespaceObject extends DurableObject<Env> {
    * (its uuid is returned) so it runs without a queue round trip.
    */
   private finish(
-    uuid: string,
+    a: { uuid: string; service_uuid: string },
     state: "Success" | "Failed" | "Canceled",
     reason: string | null,
     claimNext = false,
   ): string | null {
+    const uuid = a.uuid;
     if (reason) this.appendLog(uuid, `${new Date().toISOString()} ${reason}`, reason);
-    const a = this.action(uuid);
-    if (!a) return null;
     this.sql.exec(
       "UPDATE actions SET state = ?, end_at = ?, dispatch = 'done' WHERE uuid = ?",
       state,
