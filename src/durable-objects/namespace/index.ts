@@ -498,27 +498,11 @@ export class NamespaceObject extends DurableObject<Env> {
       .toArray()[0];
   }
 
-  /** A trigger and its service in one read: the call path's only lookup. */
+  /** A trigger and its service: the call path's only lookup. */
   private triggerWithService(serviceUuid: string, uuid: string): { trigger: TriggerRow; service: ServiceRow } | null {
-    const row = this.sql
-      .exec<Record<string, SqlStorageValue>>(
-        `SELECT ${TRIGGER_COLUMNS.split(", ")
-          .map((c) => `t.${c} AS t_${c}`)
-          .join(", ")}, s.*
-         FROM triggers t JOIN services s ON s.uuid = t.service_uuid
-         WHERE t.uuid = ? AND t.service_uuid = ?`,
-        uuid,
-        serviceUuid,
-      )
-      .toArray()[0];
-    if (!row) return null;
-    const trigger: Record<string, SqlStorageValue> = {};
-    const service: Record<string, SqlStorageValue> = {};
-    for (const [k, v] of Object.entries(row)) {
-      if (k.startsWith("t_")) trigger[k.slice(2)] = v;
-      else service[k] = v;
-    }
-    return { trigger: trigger as unknown as TriggerRow, service: service as unknown as ServiceRow };
+    const trigger = this.trigger(serviceUuid, uuid);
+    const service = trigger && this.service(serviceUuid);
+    return trigger && service ? { trigger, service } : null;
   }
 
   listTriggers(
@@ -778,35 +762,38 @@ export class NamespaceObject extends DurableObject<Env> {
           a.service.uuid,
         )
         .toArray().length > 0;
-    this.sql.exec(
-      `INSERT INTO actions (uuid, service_uuid, object, trigger_uuid, trigger_name, trigger_uri, kind, method, path,
+    const inserted = this.sql
+      .exec<ActionRow>(
+        `INSERT INTO actions (uuid, service_uuid, object, trigger_uuid, trigger_name, trigger_uri, kind, method, path,
          user, user_agent, ip, location, start_at, state, is_user_action, scale_by, body, dispatch, touched_at,
          reuse_volumes, retry_of)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?)`,
-      uuid,
-      a.service.uuid,
-      serviceUri(this.name, a.service.uuid),
-      a.trigger?.uuid ?? null,
-      a.trigger?.name ?? null,
-      a.trigger?.uri ?? null,
-      a.kind,
-      a.meta.method,
-      a.meta.path,
-      a.user,
-      a.meta.user_agent,
-      a.meta.ip,
-      a.meta.location,
-      now,
-      a.user === null ? 0 : 1,
-      a.scaleBy,
-      a.body,
-      busy ? "waiting" : "ready",
-      now,
-      a.reuseVolumes === null ? null : a.reuseVolumes ? 1 : 0,
-      a.retryOf,
-    );
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?)
+       RETURNING *`,
+        uuid,
+        a.service.uuid,
+        serviceUri(this.name, a.service.uuid),
+        a.trigger?.uuid ?? null,
+        a.trigger?.name ?? null,
+        a.trigger?.uri ?? null,
+        a.kind,
+        a.meta.method,
+        a.meta.path,
+        a.user,
+        a.meta.user_agent,
+        a.meta.ip,
+        a.meta.location,
+        now,
+        a.user === null ? 0 : 1,
+        a.scaleBy,
+        a.body,
+        busy ? "waiting" : "ready",
+        now,
+        a.reuseVolumes === null ? null : a.reuseVolumes ? 1 : 0,
+        a.retryOf,
+      )
+      .one();
     if (!busy) this.wakeDispatcher();
-    return this.action(uuid) as ActionRow;
+    return inserted;
   }
 
   // ---- actions (audit API) ----
