@@ -42,34 +42,23 @@ const stackName = z
   .string({ error: "stack must be a string" })
   .regex(SERVICE_NAME, { error: "stack must be 1 to 64 letters, digits, '-' or '_'" });
 
-export const ServiceCreate = z
-  .object({
-    image: imageName("image").optional(),
-    image_name: imageName("image_name").optional(),
-    name: serviceName.optional(),
-    target_num_containers: count("target_num_containers").optional(),
-    max_num_containers: count("max_num_containers")
-      .min(1, { error: "max_num_containers must be 1 or more" })
-      .optional(),
-    stack: stackName.nullable().optional(),
-    target: TargetInput.optional(),
-  })
-  .openapi("ServiceCreate");
+/** Every field is optional on create (image or name is checked by the route) and on PATCH. */
+const serviceFields = {
+  image: imageName("image").optional(),
+  image_name: imageName("image_name").optional(),
+  name: serviceName.optional(),
+  target_num_containers: count("target_num_containers").optional(),
+  max_num_containers: count("max_num_containers")
+    .min(1, { error: "max_num_containers must be 1 or more" })
+    .optional(),
+  stack: stackName.nullable().optional(),
+  target: TargetInput.optional(),
+};
+
+export const ServiceCreate = z.object(serviceFields).openapi("ServiceCreate");
 export type ServiceCreate = z.infer<typeof ServiceCreate>;
 
-export const ServicePatch = z
-  .object({
-    image: imageName("image").optional(),
-    image_name: imageName("image_name").optional(),
-    name: serviceName.optional(),
-    target_num_containers: count("target_num_containers").optional(),
-    max_num_containers: count("max_num_containers")
-      .min(1, { error: "max_num_containers must be 1 or more" })
-      .optional(),
-    stack: stackName.nullable().optional(),
-    target: TargetInput.optional(),
-  })
-  .openapi("ServicePatch");
+export const ServicePatch = z.object(serviceFields).openapi("ServicePatch");
 export type ServicePatch = z.infer<typeof ServicePatch>;
 
 /** "registry:5000/team/app:1.2" -> { image_name: "registry:5000/team/app:1.2", image_tag: "1.2", base: "app" } */
