@@ -11,7 +11,7 @@ import {
 import { digestsEqual, randomHex, sha256Hex } from "../../domain/crypto";
 import { rfc1123 } from "../../domain/dates";
 import { newUuid } from "../../domain/ids";
-import type { Envelope, Page } from "../../domain/pagination";
+import type { Page } from "../../domain/pagination";
 import { type ServiceJson, type ServiceRow, serializeService, serviceUri } from "../../domain/service";
 import {
   DEFAULT_RATE_LIMIT,
@@ -75,7 +75,8 @@ export type ActionFilters = {
   start_date__gte?: number;
   start_date__lte?: number;
 };
-export type Listing<T> = { total: number; objects: T[] } & Pick<Envelope<T>, never>;
+/** One page of a list and the total it is a page of; routes wrap it in the envelope. */
+export type Listing<T> = { total: number; objects: T[] };
 
 /** What a request tells about itself, for the audit log. */
 export type RequestMeta = {
