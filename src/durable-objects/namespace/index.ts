@@ -947,12 +947,20 @@ export class NamespaceObject extends DurableObject<Env> {
   finishAttempt(uuid: string, outcome: AttemptOutcome, chain = false): BeginResult | null {
     const a = this.action(uuid);
     if (!a || FINISHED_STATES.includes(a.state)) return null;
-    this.sql.exec("UPDATE actions SET attempt_started_at = NULL WHERE uuid = ?", uuid);
-    if (outcome.remoteTarget !== undefined && a.remote_target === null) {
-      this.sql.exec("UPDATE actions SET remote_target = ? WHERE uuid = ?", outcome.remoteTarget, uuid);
-    }
     const line = `${new Date().toISOString()} attempt ${a.attempts}: ${outcome.detail} (${outcome.durationMs} ms)`;
-    this.appendLog(uuid, line, outcome.result === "success" ? null : outcome.detail);
+    // One write for the attempt: its log line, its error, the end of the attempt, a remote count to keep.
+    this.sql.exec(
+      `UPDATE actions SET logs = CASE WHEN logs = '' THEN ? ELSE logs || char(10) || ? END,
+         last_error = COALESCE(?, last_error), touched_at = ?, attempt_started_at = NULL,
+         remote_target = COALESCE(remote_target, ?)
+       WHERE uuid = ?`,
+      line,
+      line,
+      outcome.result === "success" ? null : outcome.detail,
+      Date.now(),
+      outcome.remoteTarget ?? null,
+      uuid,
+    );
     if (outcome.result === "retry") return null;
     if (outcome.result === "success") this.applyToRegistry(a);
     const next = this.finish(a, outcome.result === "success" ? "Success" : "Failed", null, chain);
