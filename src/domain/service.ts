@@ -48,9 +48,7 @@ const serviceFields = {
   image_name: imageName("image_name").optional(),
   name: serviceName.optional(),
   target_num_containers: count("target_num_containers").optional(),
-  max_num_containers: count("max_num_containers")
-    .min(1, { error: "max_num_containers must be 1 or more" })
-    .optional(),
+  max_num_containers: count("max_num_containers").min(1, { error: "max_num_containers must be 1 or more" }).optional(),
   stack: stackName.nullable().optional(),
   target: TargetInput.optional(),
 };

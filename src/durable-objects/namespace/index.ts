@@ -34,6 +34,7 @@ import {
   recordRejectedCall,
   rememberIdempotencyKey,
 } from "./call-guards";
+import { atLeast, atMost, equals, selectPage, startsWith } from "./listing";
 import { NAMESPACE_MIGRATIONS } from "./schema";
 
 export type NamespaceKind = "user" | "organization";
@@ -349,26 +350,19 @@ export class NamespaceObject extends DurableObject<Env> {
   listServices(caller: string, asked: string, filters: ServiceFilters, page: Page): Result<Listing<ServiceJson>> {
     const denied = this.denied(caller, asked);
     if (denied) return denied;
-    const where: string[] = [];
-    const args: (string | number | null)[] = [];
-    if (filters.uuid !== undefined) where.push("uuid = ?") && args.push(filters.uuid.toLowerCase());
-    if (filters.uuid__startswith !== undefined) {
-      const prefix = filters.uuid__startswith.toLowerCase();
-      where.push("substr(uuid, 1, ?) = ?") && args.push(prefix.length, prefix);
-    }
-    if (filters.name !== undefined) where.push("name = ?") && args.push(filters.name);
-    if (filters.stack__name !== undefined) where.push("stack = ?") && args.push(filters.stack__name);
-    if (filters.state !== undefined) where.push("state = ?") && args.push(filters.state);
-    const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
-    const total = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM services ${clause}`, ...args).one().n;
-    const rows = this.sql
-      .exec<ServiceRow>(
-        `SELECT * FROM services ${clause} ORDER BY seq LIMIT ? OFFSET ?`,
-        ...args,
-        page.limit,
-        page.offset,
-      )
-      .toArray();
+    const { total, rows } = selectPage<ServiceRow>(this.sql, {
+      columns: "*",
+      table: "services",
+      where: [
+        equals("uuid", filters.uuid?.toLowerCase()),
+        startsWith("uuid", filters.uuid__startswith?.toLowerCase()),
+        equals("name", filters.name),
+        equals("stack", filters.stack__name),
+        equals("state", filters.state),
+      ],
+      order: "seq",
+      page,
+    });
     const ns = this.name;
     return ok({ total, objects: rows.map((r) => serializeService(ns, r)) });
   }
@@ -517,28 +511,21 @@ export class NamespaceObject extends DurableObject<Env> {
     if (denied) return denied;
     const svc = this.service(serviceUuid);
     if (!svc) return SERVICE_NOT_FOUND;
-    const where = ["service_uuid = ?"];
-    const args: (string | number)[] = [serviceUuid];
-    if (filters.uuid !== undefined) where.push("uuid = ?") && args.push(filters.uuid.toLowerCase());
-    if (filters.uuid__startswith !== undefined) {
-      const prefix = filters.uuid__startswith.toLowerCase();
-      where.push("substr(uuid, 1, ?) = ?") && args.push(prefix.length, prefix);
-    }
-    if (filters.name !== undefined) where.push("name = ?") && args.push(filters.name);
-    const clause = `WHERE ${where.join(" AND ")}`;
-    // The unfiltered count is kept on the service row, so the first page never scans.
-    const total =
-      where.length === 1
-        ? svc.trigger_count
-        : this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM triggers ${clause}`, ...args).one().n;
-    const rows = this.sql
-      .exec<TriggerRow>(
-        `SELECT ${TRIGGER_COLUMNS} FROM triggers ${clause} ORDER BY seq LIMIT ? OFFSET ?`,
-        ...args,
-        page.limit,
-        page.offset,
-      )
-      .toArray();
+    const filtered = filters.uuid !== undefined || filters.uuid__startswith !== undefined || filters.name !== undefined;
+    const { total, rows } = selectPage<TriggerRow>(this.sql, {
+      columns: TRIGGER_COLUMNS,
+      table: "triggers",
+      where: [
+        equals("service_uuid", serviceUuid),
+        equals("uuid", filters.uuid?.toLowerCase()),
+        startsWith("uuid", filters.uuid__startswith?.toLowerCase()),
+        equals("name", filters.name),
+      ],
+      order: "seq",
+      page,
+      // The unfiltered count is kept on the service row, so the first page never scans.
+      knownTotal: filtered ? undefined : svc.trigger_count,
+    });
     const ns = this.name;
     return ok({ total, objects: rows.map((r) => serializeTrigger(ns, r)) });
   }
@@ -807,23 +794,19 @@ export class NamespaceObject extends DurableObject<Env> {
   listActions(caller: string, asked: string, filters: ActionFilters, page: Page): Result<Listing<ActionJson>> {
     const denied = this.denied(caller, asked);
     if (denied) return denied;
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (filters.uuid !== undefined) where.push("uuid = ?") && args.push(filters.uuid.toLowerCase());
-    if (filters.state !== undefined) where.push("state = ?") && args.push(filters.state);
-    if (filters.object !== undefined) where.push("object = ?") && args.push(filters.object);
-    if (filters.start_date__gte !== undefined) where.push("start_at >= ?") && args.push(filters.start_date__gte);
-    if (filters.start_date__lte !== undefined) where.push("start_at <= ?") && args.push(filters.start_date__lte);
-    const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
-    const total = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM actions ${clause}`, ...args).one().n;
-    const rows = this.sql
-      .exec<ActionRow>(
-        `SELECT * FROM actions ${clause} ORDER BY seq DESC LIMIT ? OFFSET ?`,
-        ...args,
-        page.limit,
-        page.offset,
-      )
-      .toArray();
+    const { total, rows } = selectPage<ActionRow>(this.sql, {
+      columns: "*",
+      table: "actions",
+      where: [
+        equals("uuid", filters.uuid?.toLowerCase()),
+        equals("state", filters.state),
+        equals("object", filters.object),
+        atLeast("start_at", filters.start_date__gte),
+        atMost("start_at", filters.start_date__lte),
+      ],
+      order: "seq DESC",
+      page,
+    });
     const ns = this.name;
     return ok({ total, objects: rows.map((r) => serializeAction(ns, r)) });
   }
