@@ -305,6 +305,8 @@ export class NamespaceObject extends DurableObject<Env> {
     return ok(this.keyJson(row));
   }
 
+  private readonly keyUsedAt = new Map<string, number>();
+
   /** Checks an API key against every key of the user, each in constant time. */
   async authenticate(key: string): Promise<boolean> {
     const ns = this.row();
@@ -313,7 +315,12 @@ export class NamespaceObject extends DurableObject<Env> {
     const keys = this.sql.exec<{ uuid: string; key_hash: string }>("SELECT uuid, key_hash FROM api_keys").toArray();
     let match: string | null = null;
     for (const k of keys) if (digestsEqual(k.key_hash, hash)) match = k.uuid;
-    if (match) this.sql.exec("UPDATE api_keys SET last_used_at = ? WHERE uuid = ?", Date.now(), match);
+    // last_used_at is kept to the minute, so a busy key does not make every request a write.
+    const now = Date.now();
+    if (match && (this.keyUsedAt.get(match) ?? 0) < now - 60_000) {
+      this.sql.exec("UPDATE api_keys SET last_used_at = ? WHERE uuid = ?", now, match);
+      this.keyUsedAt.set(match, now);
+    }
     return match !== null;
   }
 
