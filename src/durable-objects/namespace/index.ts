@@ -8,8 +8,6 @@ import {
   FINISHED_STATES,
   serializeAction,
 } from "../../domain/action";
-import { digestsEqual, randomHex, sha256Hex } from "../../domain/crypto";
-import { rfc1123 } from "../../domain/dates";
 import { newUuid } from "../../domain/ids";
 import type { Page } from "../../domain/pagination";
 import { type ServiceJson, type ServiceRow, serializeService, serviceUri } from "../../domain/service";
@@ -25,6 +23,7 @@ import { fail, ok, type Result } from "../../http/errors";
 import type { AttemptOutcome, BeginResult, OperationMessage } from "../../queue/messages";
 import type { PublicTarget } from "../../targets/config";
 import { migrate } from "../migrations";
+import { type ApiKeyJson, deleteKey, insertKey, listKeys, matchKey } from "./api-keys";
 import {
   idempotentAction,
   pendingRedeploy,
@@ -39,13 +38,7 @@ import { NAMESPACE_MIGRATIONS } from "./schema";
 
 export type NamespaceKind = "user" | "organization";
 export type NamespaceInfo = { name: string; kind: NamespaceKind; created_at: number; members: string[] };
-export type ApiKeyJson = {
-  uuid: string;
-  label: string;
-  created: string | null;
-  last_used: string | null;
-  resource_uri: string;
-};
+export type { ApiKeyJson } from "./api-keys";
 
 /** A service as the routes hand it over: validated, target already sealed. */
 export type NewService = {
@@ -256,65 +249,25 @@ export class NamespaceObject extends DurableObject<Env> {
   // ---- API keys (users only) ----
 
   async createApiKey(label: string): Promise<Result<ApiKeyJson & { key: string }>> {
-    const ns = this.row();
-    if (ns?.kind !== "user") return fail("not_found", "user not found");
-    const key = randomHex(20);
-    const uuid = newUuid();
-    const created_at = Date.now();
-    const key_hash = await sha256Hex(key);
-    this.sql.exec(
-      "INSERT INTO api_keys (uuid, label, key_hash, created_at) VALUES (?, ?, ?, ?)",
-      uuid,
-      label,
-      key_hash,
-      created_at,
-    );
-    return ok({ ...this.keyJson({ uuid, label, created_at, last_used_at: null }), key });
-  }
-
-  private keyJson(r: { uuid: string; label: string; created_at: number; last_used_at: number | null }): ApiKeyJson {
-    return {
-      uuid: r.uuid,
-      label: r.label,
-      created: rfc1123(r.created_at),
-      last_used: rfc1123(r.last_used_at),
-      resource_uri: `/api/account/v1/apikey/${r.uuid}/`,
-    };
+    if (this.row()?.kind !== "user") return fail("not_found", "user not found");
+    return ok(await insertKey(this.sql, label));
   }
 
   listApiKeys(): ApiKeyJson[] {
-    if (!this.row()) return [];
-    return this.sql
-      .exec<{ uuid: string; label: string; created_at: number; last_used_at: number | null }>(
-        "SELECT uuid, label, created_at, last_used_at FROM api_keys ORDER BY created_at, uuid",
-      )
-      .toArray()
-      .map((r) => this.keyJson(r));
+    return this.row() ? listKeys(this.sql) : [];
   }
 
   revokeApiKey(uuid: string): Result<ApiKeyJson> {
-    if (!this.row()) return fail("not_found", "API key not found");
-    const row = this.sql
-      .exec<{ uuid: string; label: string; created_at: number; last_used_at: number | null }>(
-        "SELECT uuid, label, created_at, last_used_at FROM api_keys WHERE uuid = ?",
-        uuid,
-      )
-      .toArray()[0];
-    if (!row) return fail("not_found", "API key not found");
-    this.sql.exec("DELETE FROM api_keys WHERE uuid = ?", uuid);
-    return ok(this.keyJson(row));
+    const revoked = this.row() ? deleteKey(this.sql, uuid) : null;
+    return revoked ? ok(revoked) : fail("not_found", "API key not found");
   }
 
   private readonly keyUsedAt = new Map<string, number>();
 
   /** Checks an API key against every key of the user, each in constant time. */
   async authenticate(key: string): Promise<boolean> {
-    const ns = this.row();
-    if (ns?.kind !== "user") return false;
-    const hash = await sha256Hex(key);
-    const keys = this.sql.exec<{ uuid: string; key_hash: string }>("SELECT uuid, key_hash FROM api_keys").toArray();
-    let match: string | null = null;
-    for (const k of keys) if (digestsEqual(k.key_hash, hash)) match = k.uuid;
+    if (this.row()?.kind !== "user") return false;
+    const match = await matchKey(this.sql, key);
     // last_used_at is kept to the minute, so a busy key does not make every request a write.
     const now = Date.now();
     if (match && (this.keyUsedAt.get(match) ?? 0) < now - 60_000) {

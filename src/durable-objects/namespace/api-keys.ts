@@ -1,0 +1,65 @@
+import { digestsEqual, randomHex, sha256Hex } from "../../domain/crypto";
+import { rfc1123 } from "../../domain/dates";
+import { newUuid } from "../../domain/ids";
+
+/**
+ * A user's API keys, in its namespace object. A key is 160 random bits, shown
+ * once; only its SHA-256 is stored (a high-entropy key needs no slow hash).
+ */
+export type ApiKeyJson = {
+  uuid: string;
+  label: string;
+  created: string | null;
+  last_used: string | null;
+  resource_uri: string;
+};
+
+type KeyRow = { uuid: string; label: string; created_at: number; last_used_at: number | null };
+
+const keyJson = (r: KeyRow): ApiKeyJson => ({
+  uuid: r.uuid,
+  label: r.label,
+  created: rfc1123(r.created_at),
+  last_used: rfc1123(r.last_used_at),
+  resource_uri: `/api/account/v1/apikey/${r.uuid}/`,
+});
+
+export async function insertKey(sql: SqlStorage, label: string): Promise<ApiKeyJson & { key: string }> {
+  const key = randomHex(20);
+  const row: KeyRow = { uuid: newUuid(), label, created_at: Date.now(), last_used_at: null };
+  const keyHash = await sha256Hex(key);
+  sql.exec(
+    "INSERT INTO api_keys (uuid, label, key_hash, created_at) VALUES (?, ?, ?, ?)",
+    row.uuid,
+    row.label,
+    keyHash,
+    row.created_at,
+  );
+  return { ...keyJson(row), key };
+}
+
+export function listKeys(sql: SqlStorage): ApiKeyJson[] {
+  return sql
+    .exec<KeyRow>("SELECT uuid, label, created_at, last_used_at FROM api_keys ORDER BY created_at, uuid")
+    .toArray()
+    .map(keyJson);
+}
+
+/** Deletes a key; it stops working with the next request. Null when there is no such key. */
+export function deleteKey(sql: SqlStorage, uuid: string): ApiKeyJson | null {
+  const row = sql
+    .exec<KeyRow>("SELECT uuid, label, created_at, last_used_at FROM api_keys WHERE uuid = ?", uuid)
+    .toArray()[0];
+  if (!row) return null;
+  sql.exec("DELETE FROM api_keys WHERE uuid = ?", uuid);
+  return keyJson(row);
+}
+
+/** The uuid of the key that matches, comparing against every key in constant time. */
+export async function matchKey(sql: SqlStorage, key: string): Promise<string | null> {
+  const hash = await sha256Hex(key);
+  const keys = sql.exec<{ uuid: string; key_hash: string }>("SELECT uuid, key_hash FROM api_keys").toArray();
+  let match: string | null = null;
+  for (const k of keys) if (digestsEqual(k.key_hash, hash)) match = k.uuid;
+  return match;
+}
