@@ -24,16 +24,19 @@ export function rateLimited(sql: SqlStorage, trigger: string, limit: number, now
   return Math.max(1, Math.ceil(((window.oldest ?? now) + WINDOW_MS - now) / 1000));
 }
 
-export function recordAcceptedCall(sql: SqlStorage, trigger: string, now: number): void {
-  // Calls older than the window go a few at a time, so the table stays the size of one window.
-  sql.exec(
-    `DELETE FROM trigger_calls WHERE rowid IN
-       (SELECT rowid FROM trigger_calls WHERE trigger_uuid = ? AND at <= ? LIMIT 4)`,
-    trigger,
-    now - WINDOW_MS,
-  );
-  sql.exec("INSERT INTO trigger_calls (trigger_uuid, at) VALUES (?, ?)", trigger, now);
-  sql.exec("UPDATE triggers SET call_count = call_count + 1, last_called_at = ? WHERE uuid = ?", now, trigger);
+export function recordAcceptedCall(sql: SqlStorage, trigger: { uuid: string; call_count: number }, now: number): void {
+  // Calls older than the window go in bounded sweeps every 16th call, so the table stays about
+  // the size of one window and most calls pay no sweep.
+  if (trigger.call_count % 16 === 0) {
+    sql.exec(
+      `DELETE FROM trigger_calls WHERE rowid IN
+         (SELECT rowid FROM trigger_calls WHERE trigger_uuid = ? AND at <= ? LIMIT 64)`,
+      trigger.uuid,
+      now - WINDOW_MS,
+    );
+  }
+  sql.exec("INSERT INTO trigger_calls (trigger_uuid, at) VALUES (?, ?)", trigger.uuid, now);
+  sql.exec("UPDATE triggers SET call_count = call_count + 1, last_called_at = ? WHERE uuid = ?", now, trigger.uuid);
 }
 
 export function recordRejectedCall(sql: SqlStorage, trigger: string, now: number): void {

@@ -626,7 +626,7 @@ export class NamespaceObject extends DurableObject<Env> {
       }
     }
 
-    recordAcceptedCall(this.sql, trigger.uuid, now);
+    recordAcceptedCall(this.sql, trigger, now);
     let action: ActionRow;
     const joinable = trigger.operation === "REDEPLOY" ? pendingRedeploy(this.sql, svc.uuid) : null;
     if (joinable) {
