@@ -1,6 +1,7 @@
 import { HttpResponse, http } from "msw";
 import { Webhook } from "standardwebhooks";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { gate, readJson, sleep, WAIT, waitForState as waitFor } from "./helpers/actions";
 import { as, call, createService, createTrigger, createUser, type User, uniqueName } from "./helpers/api";
 import { network } from "./helpers/msw";
 
@@ -12,7 +13,6 @@ import { network } from "./helpers/msw";
  * target timeout, and each test waits for every action it started.
  */
 
-const WAIT = { timeout: 15_000, interval: 50 };
 const RFC1123 =
   /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
 
@@ -36,22 +36,6 @@ type Trigger = {
 };
 type Delivery = { id: string | null; payload: { type: string; data: Record<string, unknown> } | null };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const releases: (() => void)[] = [];
-afterEach(() => {
-  for (const release of releases.splice(0)) release();
-});
-
-function gate(): { wait: Promise<void>; release: () => void } {
-  let release!: () => void;
-  const wait = new Promise<void>((r) => {
-    release = r;
-  });
-  releases.push(() => release());
-  return { wait, release };
-}
-
 async function webhookService(user: User, body: Record<string, unknown> = {}) {
   const url = `https://${uniqueName("hook")}.example.test/ops`;
   const svc = (await createService(user, { target: { type: "webhook", url }, ...body })) as unknown as Service;
@@ -72,18 +56,6 @@ function recordDeliveries(url: string, secret: string, hold?: Promise<void>) {
   );
   return deliveries;
 }
-
-async function readAction(user: User, uri: string): Promise<Action> {
-  const r = await as(user, "GET", uri);
-  expect(r.status, uri).toBe(200);
-  return r.json<Action>();
-}
-
-const waitForState = (user: User, uri: string, state: string) =>
-  vi.waitUntil(async () => {
-    const a = await readAction(user, uri);
-    return a.state === state ? a : false;
-  }, WAIT);
 
 async function actionCount(user: User): Promise<number> {
   const r = await as(user, "GET", "/api/audit/v1/action/");
@@ -118,6 +90,9 @@ async function waitAllFinished(user: User): Promise<void> {
     WAIT,
   );
 }
+
+const readAction = (user: User, uri: string) => readJson<Action>(user, uri);
+const waitForState = (user: User, uri: string, state: string) => waitFor<Action>(user, uri, state);
 
 describe("coalescing", () => {
   it("REDEPLOY calls behind a held delivery join ONE Pending action; 2 deliveries in total", async () => {

@@ -1,6 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
+import { readJson, sleep, WAIT, waitForState as waitFor } from "./helpers/actions";
 import { as, basic, call, createService, createTrigger, createUser, type User, uniqueName } from "./helpers/api";
 import { network } from "./helpers/msw";
 
@@ -12,7 +13,6 @@ import { network } from "./helpers/msw";
  */
 
 const REMOTE = "https://remote.example.test";
-const WAIT = { timeout: 15_000, interval: 50 };
 const RFC1123 =
   /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
 
@@ -28,8 +28,6 @@ type Service = {
   target: Record<string, unknown> | null;
 };
 type RemoteCall = { method: string; path: string; authorization: string | null; body: string; status: number };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Routes every request to the remote host to the Worker itself and records it.
@@ -66,24 +64,6 @@ function serveRemote(override?: (n: number, c: RemoteCall) => Response | undefin
   );
   return calls;
 }
-
-async function readAction(user: User, uri: string): Promise<Action> {
-  const r = await as(user, "GET", uri);
-  expect(r.status, uri).toBe(200);
-  return r.json<Action>();
-}
-
-async function readService(user: User, uri: string): Promise<Service> {
-  const r = await as(user, "GET", uri);
-  expect(r.status).toBe(200);
-  return r.json<Service>();
-}
-
-const waitForState = (user: User, uri: string, state: string) =>
-  vi.waitUntil(async () => {
-    const a = await readAction(user, uri);
-    return a.state === state ? a : false;
-  }, WAIT);
 
 /** Waits until every action of a user's namespace is finished. */
 async function settleAll(user: User): Promise<Action[]> {
@@ -125,6 +105,10 @@ async function setup(opts: { apikey?: string; remoteCount?: number } = {}) {
 const remoteBase = (b: User, r: Service) => `/api/app/v1/${b.username}/service/${r.uuid}/`;
 const remoteActionUri = (logs: string, b: User) =>
   logs.match(new RegExp(`remote action (/api/audit/v1/${b.username}/action/[0-9a-f-]{36}/)`))?.[1];
+
+const _readAction = (user: User, uri: string) => readJson<Action>(user, uri);
+const readService = (user: User, uri: string) => readJson<Service>(user, uri);
+const waitForState = (user: User, uri: string, state: string) => waitFor<Action>(user, uri, state);
 
 describe("docker cloud target: the stored target", () => {
   it("create, GET and list show {type,url,username,namespace,service_uuid}, never the apikey", async () => {

@@ -1,6 +1,7 @@
 import { HttpResponse, http } from "msw";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { sleep, WAIT } from "./helpers/actions";
 import { as, call, createTrigger, createUser, type User, uniqueName } from "./helpers/api";
 import { network } from "./helpers/msw";
 
@@ -12,7 +13,6 @@ import { network } from "./helpers/msw";
  */
 
 const MAX_ATTEMPTS = 4;
-const WAIT = { timeout: 15_000, interval: 50 };
 
 type Action = { uuid: string; resource_uri: string; state: string; logs: string; end_date: string | null };
 type Service = { uuid: string; resource_uri: string; target_num_containers: number; target: { secret: string } };
@@ -81,7 +81,6 @@ const waitForState = (user: User, a: Action, state: string, opts = WAIT) =>
   }, opts);
 
 const attemptLines = (a: Action) => a.logs.split("\n").filter((l) => /attempt \d+:/.test(l));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("retries through the real queue", () => {
   it("503, 503, then 200 → Success after exactly 3 signed deliveries of the same webhook-id", async () => {

@@ -1,6 +1,7 @@
 import { HttpResponse, http } from "msw";
 import { Webhook } from "standardwebhooks";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { gate, readJson, sleep, waitForState as waitFor } from "./helpers/actions";
 import {
   as,
   asGo,
@@ -23,7 +24,6 @@ import { network } from "./helpers/msw";
  * the actions it started, so no delivery outlives its MSW handler.
  */
 
-const WAIT = { timeout: 15_000, interval: 50 };
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
 const RFC1123 =
   /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
@@ -63,23 +63,6 @@ type Delivery = {
   payload: { type: string; data: Record<string, unknown> } | null;
 };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Releases for resolvers a test holds; run after each test even when it fails. */
-const releases: (() => void)[] = [];
-afterEach(() => {
-  for (const release of releases.splice(0)) release();
-});
-
-function gate(): { wait: Promise<void>; release: () => void } {
-  let release!: () => void;
-  const wait = new Promise<void>((r) => {
-    release = r;
-  });
-  releases.push(() => release());
-  return { wait, release };
-}
-
 async function webhookService(user: User, body: Record<string, unknown> = {}, ns?: string) {
   const url = `https://${uniqueName("hook")}.example.test/ops`;
   const svc = (await createService(user, { target: { type: "webhook", url }, ...body }, ns)) as unknown as Service;
@@ -107,24 +90,6 @@ function recordDeliveries(url: string, secret: string, answer: (n: number) => Re
   return deliveries;
 }
 
-async function readAction(user: User, uri: string): Promise<Action> {
-  const r = await as(user, "GET", uri);
-  expect(r.status, uri).toBe(200);
-  return r.json<Action>();
-}
-
-async function readService(user: User, uri: string): Promise<Service> {
-  const r = await as(user, "GET", uri);
-  expect(r.status).toBe(200);
-  return r.json<Service>();
-}
-
-const waitForState = (user: User, uri: string, state: string) =>
-  vi.waitUntil(async () => {
-    const a = await readAction(user, uri);
-    return a.state === state ? a : false;
-  }, WAIT);
-
 async function actionCount(user: User, ns = user.username): Promise<number> {
   const r = await as(user, "GET", `/api/audit/v1/${ns}/action/`);
   expect(r.status).toBe(200);
@@ -142,6 +107,10 @@ async function accepted(r: Response, svc: Service, ns: string): Promise<{ body: 
   expect(actionUri).toMatch(new RegExp(`^/api/audit/v1/${ns}/action/${UUID}/$`));
   return { body, actionUri };
 }
+
+const readAction = (user: User, uri: string) => readJson<Action>(user, uri);
+const readService = (user: User, uri: string) => readJson<Service>(user, uri);
+const waitForState = (user: User, uri: string, state: string) => waitFor<Action>(user, uri, state);
 
 describe("POST .../service/<S>/redeploy/", () => {
   it("as Python (?reuse_volumes=True, JSON Content-Type, Content-Length 0, namespaced): 202 + action of the user that ends Success", async () => {
