@@ -7,13 +7,14 @@
 // Run: npm run test:e2e   (node --test 'e2e/*.test.mjs', Node 22 from node_modules/.bin)
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe } from "node:test";
 import {
   adminToken,
   apiRequest,
   basicAuth,
   createWorker,
   DELIVERY_TIMEOUT_MS,
+  failureTracker,
   fatal,
   HOST,
   REQUEST_TIMEOUT_MS,
@@ -78,19 +79,8 @@ function assertNoApikey(res, what) {
 
 // ---------------------------------------------------------------- the tests
 
-let failed = false;
-
-/** A test step; a failure also makes `after` print the tail of both wranglers' output. */
-function step(name, fn) {
-  test(name, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      failed = true;
-      throw err;
-    }
-  });
-}
+const run = failureTracker();
+const step = run.step;
 
 describe("Docker Cloud target end to end (two wrangler dev instances)", () => {
   before(async () => {
@@ -100,14 +90,14 @@ describe("Docker Cloud target end to end (two wrangler dev instances)", () => {
       for (const s of started) if (s.status === "rejected") throw s.reason;
       state.adminToken = adminToken();
     } catch (err) {
-      failed = true;
+      run.failed = true;
       throw err;
     }
   });
 
   after(async () => {
     await Promise.allSettled([remote.stop(), local.stop()]);
-    if (failed) {
+    if (run.failed) {
       console.error(`--- last wrangler output (remote) ---\n${remote.outputTail(60)}`);
       console.error(`--- last wrangler output (local) ---\n${local.outputTail(60)}`);
     }

@@ -11,13 +11,14 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe } from "node:test";
 import { Webhook } from "standardwebhooks";
 import {
   adminToken,
   apiRequest,
   basicAuth,
   createWorker,
+  failureTracker,
   fatal,
   HOST,
   REQUEST_TIMEOUT_MS,
@@ -249,18 +250,8 @@ async function waitFinished(uuids, timeoutMs, what) {
 
 // ---------------------------------------------------------------- the tests
 
-let failed = false;
-
-function step(name, fn, timeout) {
-  test(name, { timeout }, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      failed = true;
-      throw err;
-    }
-  });
-}
+const run = failureTracker();
+const step = run.step;
 
 describe("webhook delivery under faults (wrangler dev, short retries, real receiver)", { timeout: 240_000 }, () => {
   before(async () => {
@@ -280,14 +271,14 @@ describe("webhook delivery under faults (wrangler dev, short retries, real recei
       assert.equal(key.status, 201, key.text);
       state.basic = basicAuth(state.username, key.json.key);
     } catch (err) {
-      failed = true;
+      run.failed = true;
       throw err;
     }
   });
 
   after(async () => {
     await Promise.allSettled([worker.stop(), stopReceiver()]);
-    if (failed) {
+    if (run.failed) {
       const notable = worker.output.filter((l) => /QUEUE|error|retrying|Reloading|server updated/i.test(l));
       console.error(`--- wrangler output: queue batches, errors, reloads ---\n${notable.slice(-80).join("\n")}`);
       console.error(`--- last wrangler output ---\n${worker.outputTail(40)}`);

@@ -1,12 +1,14 @@
 // Shared pieces of the end-to-end suites: free loopback ports, bounded polling,
 // the local admin token, raw HTTP requests, a JSON API client, and `npm run dev`
 // (wrangler dev on loopback, fresh persistence) as a killable process group.
+
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
@@ -264,4 +266,25 @@ export function createWorker({
   }
 
   return worker;
+}
+
+/**
+ * Test steps that remember whether one failed, so an `after` hook can print
+ * the tail of the servers' output only when it helps.
+ */
+export function failureTracker() {
+  const tracker = {
+    failed: false,
+    step(name, fn, timeout) {
+      test(name, { timeout }, async (t) => {
+        try {
+          await fn(t);
+        } catch (err) {
+          tracker.failed = true;
+          throw err;
+        }
+      });
+    },
+  };
+  return tracker;
 }

@@ -6,13 +6,14 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe } from "node:test";
 import { Webhook } from "standardwebhooks";
 import {
   adminToken,
   apiRequest,
   createWorker,
   DELIVERY_TIMEOUT_MS,
+  failureTracker,
   HOST,
   REQUEST_TIMEOUT_MS,
   rawRequest,
@@ -100,19 +101,8 @@ const state = {
 
 // ---------------------------------------------------------------- the tests
 
-let failed = false;
-
-/** A test step; a failure also makes `after` print the tail of wrangler's output. */
-function step(name, fn) {
-  test(name, async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      failed = true;
-      throw err;
-    }
-  });
-}
+const run = failureTracker();
+const step = run.step;
 
 describe("service triggers end to end (wrangler dev + real webhook receiver)", () => {
   before(async () => {
@@ -120,14 +110,14 @@ describe("service triggers end to end (wrangler dev + real webhook receiver)", (
       await Promise.all([startWorker(), startReceiver()]);
       state.adminToken = adminToken();
     } catch (err) {
-      failed = true;
+      run.failed = true;
       throw err;
     }
   });
 
   after(async () => {
     await Promise.allSettled([stopWorker(), stopReceiver()]);
-    if (failed) console.error(`--- last wrangler output ---\n${outputTail(80)}`);
+    if (run.failed) console.error(`--- last wrangler output ---\n${outputTail(80)}`);
   });
 
   step("the receiver rejects a badly signed delivery with 401", async () => {
