@@ -13,6 +13,7 @@ export default defineConfig({
           ALLOW_HTTP_LOCALHOST_TARGETS: "true",
           RETRY_BASE_DELAY_SECONDS: "0",
           TARGET_TIMEOUT_MS: "2000",
+          MAX_ATTEMPTS: "4",
         },
         queueConsumers: {
           "dockercloud-operations": {
@@ -29,5 +30,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     setupFiles: ["test/setup.ts"],
     testTimeout: 20_000,
+    // Runs of the dispatch model (test/dispatch-model.test.ts); MODEL_RUNS=1000 for a long pass by hand.
+    provide: { modelRuns: Number(process.env.MODEL_RUNS ?? 60) },
   },
 });

@@ -8,7 +8,7 @@ const Config = z.object({
   RETRY_MAX_DELAY_SECONDS: seconds.default(300),
   TARGET_TIMEOUT_MS: z.coerce.number().int().min(1).max(120_000).default(10_000),
   MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(7),
-  DISPATCH_LEASE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(900),
+  DISPATCH_LEASE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
   MAX_TRIGGERS_PER_SERVICE: z.coerce.number().int().min(1).max(100_000).default(100),
   ALLOW_HTTP_LOCALHOST_TARGETS: z
     .string()

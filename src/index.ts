@@ -35,8 +35,8 @@ export default {
     return app.fetch(normalized, env, ctx);
   },
 
-  async queue(batch, env) {
+  async queue(batch, env, ctx) {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env);
-    else await consumeOperations(batch, env);
+    else await consumeOperations(batch, env, ctx);
   },
 } satisfies ExportedHandler<Env>;

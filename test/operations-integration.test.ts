@@ -7,8 +7,7 @@ import { network } from "./helpers/msw";
 
 /**
  * End to end through the real queues (vitest.config.ts: retry base delay 0,
- * max_retries 3 on the operations queue, so 4 attempts, then the dead-letter
- * queue; target timeout 2 s). Each test waits for every action it started to
+ * MAX_ATTEMPTS 4, target timeout 2 s). Each test waits for every action it started to
  * finish, so no delivery outlives its MSW handler.
  */
 
@@ -108,7 +107,7 @@ describe("retries through the real queue", () => {
     expect(done.end_date).not.toBeNull();
   });
 
-  it("always 500 → Failed through the dead-letter queue after max_retries + 1 deliveries, last error logged", async () => {
+  it("always 500 → Failed after MAX_ATTEMPTS deliveries, last error logged", async () => {
     const user = await createUser();
     const { svc, url, secret } = await webhookService(user);
     const deliveries = recordDeliveries(url, secret, (n) => new HttpResponse(`boom #${n}`, { status: 500 }));

@@ -13,20 +13,47 @@ import { network } from "./helpers/msw";
 /**
  * The operations consumer, one batch at a time, on actions that never reach
  * the live queue: rows are inserted straight into the namespace's object with
- * dispatch = 'queued', so its alarm (the outbox) never sends them and nothing
- * races the batches built here.
+ * dispatch = 'queued' and a deadline far away, so its alarm (the outbox) never
+ * sends them and nothing races the batches built here. The consumer starts
+ * each attempt and acks its message; the attempt runs in waitUntil, and its
+ * object schedules any retry (dispatch 'ready' with a due_at).
  */
 
 const OPERATIONS_QUEUE = "dockercloud-operations";
 const DLQ = "dockercloud-operations-dlq";
 
-/** Real delays (the test config sets the base to 0) and a short target timeout. */
-const delayEnv = {
-  ...env,
+/** Real delays (the test config sets the base to 0), seven attempts and a short target timeout. */
+const DELAYS = {
   RETRY_BASE_DELAY_SECONDS: "5",
   RETRY_MAX_DELAY_SECONDS: "60",
+  MAX_ATTEMPTS: "7",
   TARGET_TIMEOUT_MS: "300",
-} as unknown as Env;
+};
+const delayEnv = { ...env, ...DELAYS } as unknown as Env;
+
+/** The object schedules retries from its own settings: give this test's object the delays above. */
+async function useDelays(ns: DurableObjectStub<NamespaceObject>, vars: Record<string, string> = DELAYS) {
+  await runInDurableObject(ns, (o: NamespaceObject) => {
+    Object.defineProperty(o, "env", { value: { ...env, ...vars }, configurable: true });
+  });
+}
+
+/** A far deadline, so the object's alarm leaves the inserted actions to the batches of the test. */
+const FAR = 3_600_000;
+
+/**
+ * Objects of this file's tests: after each test, retries they scheduled are
+ * pushed out of reach, so their alarms do not send them to the live queue
+ * once the test's mocked target is gone.
+ */
+const used: DurableObjectStub<NamespaceObject>[] = [];
+afterEach(async () => {
+  for (const ns of used.splice(0)) {
+    await runInDurableObject(ns, (_o: NamespaceObject, state) => {
+      state.storage.sql.exec("UPDATE actions SET due_at = ? WHERE dispatch IN ('ready', 'queued')", Date.now() + FAR);
+    });
+  }
+});
 
 /** Promises that resolvers are still holding; released after each test so nothing dangles. */
 const held: (() => void)[] = [];
@@ -50,7 +77,10 @@ async function fixture(service: Record<string, unknown> = {}): Promise<Fixture> 
     resource_uri: string;
     target: { secret: string };
   };
-  return { user, ns: env.NAMESPACES.getByName(user.username), svc, url, secret: svc.target.secret };
+  const ns = env.NAMESPACES.getByName(user.username);
+  used.push(ns);
+  await useDelays(ns);
+  return { user, ns, svc, url, secret: svc.target.secret };
 }
 
 /** An action as callTrigger records it, but already marked as handed to the queue. */
@@ -60,8 +90,8 @@ async function insertAction(f: Fixture, kind: "redeploy" | "scaleup" = "redeploy
     const now = Date.now();
     state.storage.sql.exec(
       `INSERT INTO actions (uuid, service_uuid, object, kind, method, path, start_at, state, is_user_action,
-         scale_by, body, dispatch, touched_at)
-       VALUES (?, ?, ?, ?, 'POST', '/test', ?, 'Pending', 0, ?, NULL, 'queued', ?)`,
+         scale_by, body, dispatch, touched_at, due_at)
+       VALUES (?, ?, ?, ?, 'POST', '/test', ?, 'Pending', 0, ?, NULL, 'queued', ?, ?)`,
       uuid,
       f.svc.uuid,
       f.svc.resource_uri,
@@ -69,6 +99,7 @@ async function insertAction(f: Fixture, kind: "redeploy" | "scaleup" = "redeploy
       now,
       scaleBy,
       now,
+      now + FAR,
     );
   });
   return uuid;
@@ -84,12 +115,23 @@ async function actionRow(f: Fixture, uuid: string): Promise<ActionRow> {
 
 const logLines = (row: ActionRow) => (row.logs === "" ? [] : row.logs.split("\n"));
 
+/** Lets the time pass until the action's retry is due (its deadline moves to now). */
+async function makeDue(f: Fixture, uuid: string) {
+  await runInDurableObject(f.ns, (_o: NamespaceObject, state) => {
+    state.storage.sql.exec("UPDATE actions SET due_at = ? WHERE uuid = ?", Date.now() - 1, uuid);
+  });
+}
+
+/** The retry delay the object set: its deadline minus the end of the attempt, in whole seconds. */
+const retryDelay = (row: ActionRow) => Math.round(((row.due_at ?? 0) - row.touched_at) / 1000);
+
 type Msg = { id: string; attempts: number; body: unknown };
 
 /**
- * Runs one batch through the consumer. This plugin's getQueueResult lists
- * retried messages without their delay, so each message's retry() is spied on
- * and the delay it was given is put back into retryMessages.
+ * Runs one batch through the consumer and waits for the attempts it started
+ * (waitUntil). This plugin's getQueueResult lists retried messages without
+ * their delay, so each message's retry() is spied on and the delay it was
+ * given is put back into retryMessages.
  */
 async function runOperations(messages: Msg[], e: Env = delayEnv) {
   const batch = createMessageBatch<unknown>(
@@ -98,7 +140,7 @@ async function runOperations(messages: Msg[], e: Env = delayEnv) {
   );
   const spies = batch.messages.map((m) => vi.spyOn(m, "retry"));
   const ctx = createExecutionContext();
-  await consumeOperations(batch, e);
+  await consumeOperations(batch, e, ctx);
   const result = await getQueueResult(batch, ctx);
   const delays = new Map(
     batch.messages.flatMap((m, i) => (spies[i]?.mock.calls ?? []).map((c) => [m.id, c[0]?.delaySeconds] as const)),
@@ -153,7 +195,7 @@ describe("operations consumer: transient failures are retried with a capped expo
   ];
 
   it.each(transient)(
-    "%s → retryMessages with the delay for msg.attempts; action stays In progress",
+    "%s → message acked; the object schedules the retry after the delay for the attempt; action stays In progress",
     async (_name, answer, detail) => {
       const f = await fixture();
       const action = await insertAction(f);
@@ -162,10 +204,9 @@ describe("operations consumer: transient failures are retried with a capped expo
       const m = message(f, action, 3);
       const result = await runOperations([m]);
 
-      expect(result.explicitAcks).toEqual([]);
+      expect(result.explicitAcks).toEqual([m.id]);
       expect(result.retryBatch.retry).toBe(false);
-      // attempts = 3 → 5 * 2^2
-      expect(result.retryMessages).toEqual([{ msgId: m.id, delaySeconds: 20 }]);
+      expect(result.retryMessages).toEqual([]);
       expect(seen).toHaveLength(1);
       expect(seen[0]?.id).toBe(action);
 
@@ -173,6 +214,10 @@ describe("operations consumer: transient failures are retried with a capped expo
       expect(row.state).toBe("In progress");
       expect(row.attempts).toBe(1);
       expect(row.end_at).toBeNull();
+      // The action's own attempt count decides the delay, not the message's delivery count: 5 * 2^0.
+      expect(row.dispatch).toBe("ready");
+      expect(retryDelay(row)).toBe(5);
+      expect(row.attempt_started_at).toBeNull();
       const lines = logLines(row);
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/attempt 1: /);
@@ -181,39 +226,61 @@ describe("operations consumer: transient failures are retried with a capped expo
     },
   );
 
-  it("successive deliveries wait 5, 10, 20, 40, 60, 60 s and log one line per attempt", async () => {
+  it("successive attempts wait 5, 10, 20, 40, 60, 60 s, log one line each, and the 7th failure ends the action", async () => {
     const f = await fixture();
     const action = await insertAction(f);
     const seen = hook(f, () => new HttpResponse("busy", { status: 503 }));
     const id = crypto.randomUUID();
 
-    const delays: (number | undefined)[] = [];
-    for (let attempts = 1; attempts <= 6; attempts++) {
-      const result = await runOperations([message(f, action, attempts, id)]);
-      expect(result.explicitAcks, `attempt ${attempts}`).toEqual([]);
-      expect(result.retryMessages.map((r) => r.msgId)).toEqual([id]);
-      delays.push(result.retryMessages[0]?.delaySeconds);
+    const delays: number[] = [];
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      const result = await runOperations([message(f, action, 1, id)]);
+      expect(result.explicitAcks, `attempt ${attempt}`).toEqual([id]);
+      const row = await actionRow(f, action);
+      expect(row.state).toBe("In progress");
+      delays.push(retryDelay(row));
+      await makeDue(f, action);
     }
     expect(delays).toEqual([5, 10, 20, 40, 60, 60]);
-    expect(seen).toHaveLength(6);
-    expect(new Set(seen.map((s) => s.id))).toEqual(new Set([action]));
 
+    await runOperations([message(f, action, 1, id)]);
+    expect(seen).toHaveLength(7);
+    expect(new Set(seen.map((s) => s.id))).toEqual(new Set([action]));
     const row = await actionRow(f, action);
-    expect(row.state).toBe("In progress");
-    expect(row.attempts).toBe(6);
+    expect(row.state).toBe("Failed");
+    expect(row.dispatch).toBe("done");
+    expect(row.attempts).toBe(7);
     const lines = logLines(row);
-    expect(lines).toHaveLength(6);
-    for (const [i, line] of lines.entries())
+    expect(lines).toHaveLength(8);
+    for (const [i, line] of lines.slice(0, 7).entries())
       expect(line).toMatch(new RegExp(`attempt ${i + 1}: target answered 503: busy`));
+    expect(lines[7]).toMatch(/gave up after 7 attempt\(s\); last error: target answered 503: busy/);
   });
 
-  it("with RETRY_BASE_DELAY_SECONDS 0 the retry has no delay", async () => {
+  it("a message that arrives before the retry is due is acked and performs nothing", async () => {
     const f = await fixture();
     const action = await insertAction(f);
+    const seen = hook(f, () => new HttpResponse(null, { status: 502 }));
+    await runOperations([message(f, action, 1)]);
+    const before = await actionRow(f, action);
+    expect(before.dispatch).toBe("ready");
+
+    const early = message(f, action, 1);
+    const result = await runOperations([early]);
+    expect(result.explicitAcks).toEqual([early.id]);
+    expect(seen).toHaveLength(1);
+    expect(await actionRow(f, action)).toEqual(before);
+  });
+
+  it("with RETRY_BASE_DELAY_SECONDS 0 the retry is due at once", async () => {
+    const f = await fixture();
+    await useDelays(f.ns, { ...DELAYS, RETRY_BASE_DELAY_SECONDS: "0" });
+    const action = await insertAction(f);
     hook(f, () => new HttpResponse(null, { status: 502 }));
-    const m = message(f, action, 4);
-    const result = await runOperations([m], env);
-    expect(result.retryMessages).toEqual([{ msgId: m.id, delaySeconds: 0 }]);
+    await runOperations([message(f, action, 4)], env);
+    const row = await actionRow(f, action);
+    expect(row.dispatch).toBe("ready");
+    expect(retryDelay(row)).toBe(0);
   });
 });
 
@@ -399,7 +466,7 @@ describe("operations consumer: redelivery performs the operation once", () => {
   });
 });
 
-describe("dead-letter consumer", () => {
+describe("dead-letter consumer (the queue could not start the action)", () => {
   it("marks the action Failed with 'gave up' and the last error, and acks", async () => {
     const f = await fixture();
     const action = await insertAction(f);
@@ -411,7 +478,8 @@ describe("dead-letter consumer", () => {
     const id = crypto.randomUUID();
     for (let attempts = 1; attempts <= 2; attempts++) {
       const r = await runOperations([message(f, action, attempts, id)]);
-      expect(r.retryMessages.map((x) => x.msgId)).toEqual([id]);
+      expect(r.explicitAcks).toEqual([id]);
+      await makeDue(f, action);
     }
     expect((await actionRow(f, action)).state).toBe("In progress");
 
@@ -440,7 +508,7 @@ describe("dead-letter consumer", () => {
     const id = crypto.randomUUID();
     const batch = createMessageBatch<unknown>(DLQ, [{ ...message(f, action, 1, id), timestamp: new Date() }]);
     const ctx = createExecutionContext();
-    await worker.queue(batch, env);
+    await worker.queue(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks).toEqual([id]);
     expect(seen).toHaveLength(0);

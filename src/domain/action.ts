@@ -47,6 +47,8 @@ export type ActionRow = {
   remote_target: number | null;
   /** Set while an attempt runs, so a duplicate delivery of the same message does not run it twice. */
   attempt_started_at: number | null;
+  /** The action's next deadline while it may run (see durable-objects/namespace/dispatch.ts). */
+  due_at: number | null;
 };
 
 export const actionUri = (namespace: string, uuid: string) => `/api/audit/v1/${namespace}/action/${uuid}/`;

@@ -26,10 +26,13 @@ const tags = ["actions"];
 const ActionQuery = z.object({
   ...PageQuery,
   uuid: z.string().optional(),
+  uuid__startswith: z.string().max(36).optional().openapi({ description: "a uuid prefix (the CLI's short ids)" }),
   state: z.enum(ACTION_STATES, { error: `state must be one of: ${ACTION_STATES.join(", ")}` }).optional(),
   object: z.string().optional().openapi({ description: "resource URI of the service" }),
   start_date__gte: z.string().optional(),
   start_date__lte: z.string().optional(),
+  end_date__gte: z.string().optional(),
+  end_date__lte: z.string().optional(),
 });
 
 function dateFilter(field: string, value: string | undefined, upper = false): number | undefined {
@@ -67,10 +70,13 @@ export function registerActionRoutes(app: OpenAPIHono<AppEnv>): void {
       const q = valid<z.infer<typeof ActionQuery>>(c, "query");
       const filters: ActionFilters = {
         uuid: q.uuid,
+        uuid__startswith: q.uuid__startswith,
         state: q.state,
         object: q.object,
         start_date__gte: dateFilter("start_date__gte", q.start_date__gte),
         start_date__lte: dateFilter("start_date__lte", q.start_date__lte, true),
+        end_date__gte: dateFilter("end_date__gte", q.end_date__gte),
+        end_date__lte: dateFilter("end_date__lte", q.end_date__lte, true),
       };
       return listResponse(
         c,

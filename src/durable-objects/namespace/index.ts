@@ -8,6 +8,7 @@ import {
   FINISHED_STATES,
   serializeAction,
 } from "../../domain/action";
+import { backoffSeconds } from "../../domain/backoff";
 import { newUuid } from "../../domain/ids";
 import type { Page } from "../../domain/pagination";
 import { type ServiceJson, type ServiceRow, serializeService, serviceUri } from "../../domain/service";
@@ -33,6 +34,7 @@ import {
   recordRejectedCall,
   rememberIdempotencyKey,
 } from "./call-guards";
+import { headOf, nextDue, putBack, releaseHead, takeDue } from "./dispatch";
 import { atLeast, atMost, equals, selectPage, startsWith } from "./listing";
 import { NAMESPACE_MIGRATIONS } from "./schema";
 
@@ -64,10 +66,13 @@ export type ServiceFilters = {
 export type TriggerFilters = { uuid?: string; uuid__startswith?: string; name?: string };
 export type ActionFilters = {
   uuid?: string;
+  uuid__startswith?: string;
   state?: string;
   object?: string;
   start_date__gte?: number;
   start_date__lte?: number;
+  end_date__gte?: number;
+  end_date__lte?: number;
 };
 /** One page of a list and the total it is a page of; routes wrap it in the envelope. */
 export type Listing<T> = { total: number; objects: T[] };
@@ -703,19 +708,13 @@ export class NamespaceObject extends DurableObject<Env> {
     const now = Date.now();
     const uuid = newUuid();
     // Only the first unfinished action of a service is handed to the queue; the others wait their turn.
-    const busy =
-      this.sql
-        .exec(
-          "SELECT 1 FROM actions WHERE service_uuid = ? AND state IN ('Pending', 'In progress') LIMIT 1",
-          a.service.uuid,
-        )
-        .toArray().length > 0;
+    const busy = headOf(this.sql, a.service.uuid) !== undefined;
     const inserted = this.sql
       .exec<ActionRow>(
         `INSERT INTO actions (uuid, service_uuid, object, trigger_uuid, trigger_name, trigger_uri, kind, method, path,
          user, user_agent, ip, location, start_at, state, is_user_action, scale_by, body, dispatch, touched_at,
-         reuse_volumes, retry_of)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?)
+         reuse_volumes, retry_of, due_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?)
        RETURNING *`,
         uuid,
         a.service.uuid,
@@ -738,9 +737,10 @@ export class NamespaceObject extends DurableObject<Env> {
         now,
         a.reuseVolumes === null ? null : a.reuseVolumes ? 1 : 0,
         a.retryOf,
+        busy ? null : now,
       )
       .one();
-    if (!busy) this.wakeDispatcher();
+    if (!busy) this.scheduleAlarm();
     return inserted;
   }
 
@@ -759,10 +759,13 @@ export class NamespaceObject extends DurableObject<Env> {
       table: "actions",
       where: [
         equals("uuid", filters.uuid?.toLowerCase()),
+        startsWith("uuid", filters.uuid__startswith?.toLowerCase()),
         equals("state", filters.state),
         equals("object", filters.object),
         atLeast("start_at", filters.start_date__gte),
         atMost("start_at", filters.start_date__lte),
+        atLeast("end_at", filters.end_date__gte),
+        atMost("end_at", filters.end_date__lte),
       ],
       order: "seq DESC",
       page,
@@ -823,8 +826,11 @@ export class NamespaceObject extends DurableObject<Env> {
   // ---- the queue side ----
 
   /**
-   * Starts one attempt of an action. An action already finished is never
-   * performed again (a redelivered message is acked and does nothing).
+   * Starts one attempt of an action. Nothing is performed out of turn: an
+   * action already finished, not yet at the head of its service, scheduled
+   * for a later retry, or with an attempt still running is left alone (a
+   * redelivered or stale message is acked and does nothing; the action's own
+   * deadline brings it back when it is due).
    */
   beginAttempt(uuid: string): BeginResult {
     const ns = this.row();
@@ -832,6 +838,12 @@ export class NamespaceObject extends DurableObject<Env> {
     if (!ns || !a) return { status: "done", reason: "the action no longer exists" };
     if (FINISHED_STATES.includes(a.state)) return { status: "done", reason: `the action is already ${a.state}` };
     const now = Date.now();
+    if (a.dispatch === "waiting" || headOf(this.sql, a.service_uuid)?.uuid !== a.uuid) {
+      return { status: "done", reason: "an earlier action of the service has not finished" };
+    }
+    if (a.dispatch === "ready" && a.due_at !== null && a.due_at > now) {
+      return { status: "done", reason: "the action's next attempt is not due yet" };
+    }
     if (a.attempt_started_at !== null && now - a.attempt_started_at < this.attemptWindowMs()) {
       return { status: "done", reason: "another delivery of this action is being performed" };
     }
@@ -851,14 +863,17 @@ export class NamespaceObject extends DurableObject<Env> {
       }
     }
     if (newTarget === null && a.kind === "scale") newTarget = svc.target_num_containers;
+    // Until the attempt reports, its deadline is the longest it can run: past that it is presumed lost.
     this.sql.exec(
       `UPDATE actions SET state = 'In progress', attempts = attempts + 1, touched_at = ?, attempt_started_at = ?,
-         new_target = ? WHERE uuid = ?`,
+         new_target = ?, dispatch = 'queued', due_at = ? WHERE uuid = ?`,
       now,
       now,
       newTarget,
+      now + this.attemptWindowMs(),
       uuid,
     );
+    this.scheduleAlarm();
     return {
       status: "run",
       job: {
@@ -886,25 +901,56 @@ export class NamespaceObject extends DurableObject<Env> {
     };
   }
 
-  /** Records one attempt's outcome; success applies the operation to the registry. */
-  finishAttempt(uuid: string, outcome: AttemptOutcome, chain = false): BeginResult | null {
+  /**
+   * Records the outcome of attempt `attempt`. Success applies the operation to
+   * the registry and lets the next action of the service go (with `chain`,
+   * already started and returned, so the consumer runs it at once). A
+   * retryable failure is scheduled here, with the capped exponential delay,
+   * until the action has used MAX_ATTEMPTS. A report of an attempt that is no
+   * longer the current one (it was presumed lost and started again) is logged
+   * and changes nothing.
+   */
+  finishAttempt(uuid: string, attempt: number, outcome: AttemptOutcome, chain = false): BeginResult | null {
     const a = this.action(uuid);
     if (!a || FINISHED_STATES.includes(a.state)) return null;
-    const line = `${new Date().toISOString()} attempt ${a.attempts}: ${outcome.detail} (${outcome.durationMs} ms)`;
-    // One write for the attempt: its log line, its error, the end of the attempt, a remote count to keep.
+    const now = Date.now();
+    const stale = attempt !== a.attempts || a.attempt_started_at === null;
+    const line = `${new Date(now).toISOString()} attempt ${attempt}: ${outcome.detail} (${outcome.durationMs} ms)${stale ? " [reported after the attempt was presumed lost; ignored]" : ""}`;
+    if (stale) {
+      this.appendLog(uuid, line, null);
+      return null;
+    }
+    const cfg = config(this.env);
+    const retry = outcome.result === "retry";
+    const delayMs = retry
+      ? backoffSeconds(a.attempts, cfg.RETRY_BASE_DELAY_SECONDS, cfg.RETRY_MAX_DELAY_SECONDS) * 1000
+      : 0;
+    // One write for the attempt: its log line, its error, the end of the attempt, a remote count to keep, the
+    // next deadline of a retry.
     this.sql.exec(
       `UPDATE actions SET logs = CASE WHEN logs = '' THEN ? ELSE logs || char(10) || ? END,
          last_error = COALESCE(?, last_error), touched_at = ?, attempt_started_at = NULL,
-         remote_target = COALESCE(remote_target, ?)
+         remote_target = COALESCE(remote_target, ?),
+         dispatch = CASE WHEN ? THEN 'ready' ELSE dispatch END, due_at = CASE WHEN ? THEN ? ELSE due_at END
        WHERE uuid = ?`,
       line,
       line,
       outcome.result === "success" ? null : outcome.detail,
-      Date.now(),
+      now,
       outcome.remoteTarget ?? null,
+      retry ? 1 : 0,
+      retry ? 1 : 0,
+      now + delayMs,
       uuid,
     );
-    if (outcome.result === "retry") return null;
+    if (retry) {
+      if (a.attempts >= cfg.MAX_ATTEMPTS) {
+        this.finish(a, "Failed", `gave up after ${a.attempts} attempt(s); last error: ${outcome.detail}`);
+      } else {
+        this.scheduleAlarm();
+      }
+      return null;
+    }
     if (outcome.result === "success") this.applyToRegistry(a);
     const next = this.finish(a, outcome.result === "success" ? "Success" : "Failed", null, chain);
     // The consumer that finished an action goes on with the next one of the service, skipping a queue round trip.
@@ -919,19 +965,19 @@ export class NamespaceObject extends DurableObject<Env> {
     return 3 * config(this.env).TARGET_TIMEOUT_MS + 5_000;
   }
 
-  /**
-   * How long a handed-off action may go untouched before it is handed to the
-   * queue again (its message was lost). Longer than any retry delay plus an attempt.
-   */
+  /** How long a message handed to the queue may take to start its attempt before it is handed again. */
   private leaseMs(): number {
-    const cfg = config(this.env);
-    return Math.max(cfg.DISPATCH_LEASE_SECONDS * 1000, this.attemptWindowMs() + 1_000);
+    return config(this.env).DISPATCH_LEASE_SECONDS * 1000;
   }
 
-  /** The dead-letter queue's verdict: every attempt failed. */
+  /**
+   * The dead-letter queue's verdict: the queue could not start the action in
+   * all its deliveries. An attempt still running decides instead.
+   */
   giveUp(uuid: string): void {
     const a = this.action(uuid);
     if (!a || FINISHED_STATES.includes(a.state)) return;
+    if (a.attempt_started_at !== null && Date.now() - a.attempt_started_at < this.attemptWindowMs()) return;
     const last = a.last_error ?? "no attempt completed";
     this.finish(a, "Failed", `gave up after ${a.attempts} attempt(s); last error: ${last}`);
   }
@@ -976,11 +1022,10 @@ export class NamespaceObject extends DurableObject<Env> {
     );
   }
 
-  /** Ends an action and hands the next waiting action of its service to the queue. */
   /**
-   * Ends an action and lets the next waiting action of its service go: handed
-   * to the queue by the alarm, or, with `claimNext`, claimed by the caller
-   * (its uuid is returned) so it runs without a queue round trip.
+   * Ends an action and lets the next action of its service go if it is now
+   * the head: handed to the queue by the alarm or, with `claimNext`, claimed
+   * by the caller (its uuid is returned) so it runs without a queue round trip.
    */
   private finish(
     a: { uuid: string; service_uuid: string },
@@ -988,91 +1033,58 @@ export class NamespaceObject extends DurableObject<Env> {
     reason: string | null,
     claimNext = false,
   ): string | null {
-    const uuid = a.uuid;
-    if (reason) this.appendLog(uuid, `${new Date().toISOString()} ${reason}`, reason);
+    const now = Date.now();
+    if (reason) this.appendLog(a.uuid, `${new Date(now).toISOString()} ${reason}`, reason);
     this.sql.exec(
-      "UPDATE actions SET state = ?, end_at = ?, dispatch = 'done' WHERE uuid = ?",
+      "UPDATE actions SET state = ?, end_at = ?, dispatch = 'done', due_at = NULL, attempt_started_at = NULL WHERE uuid = ?",
       state,
-      Date.now(),
-      uuid,
+      now,
+      a.uuid,
     );
-    const next = this.sql
-      .exec<{ uuid: string; dispatch: string }>(
-        "SELECT uuid, dispatch FROM actions WHERE service_uuid = ? AND state = 'Pending' ORDER BY seq LIMIT 1",
-        a.service_uuid,
-      )
-      .toArray()[0];
-    if (next?.dispatch !== "waiting") return null;
-    this.sql.exec(
-      "UPDATE actions SET dispatch = ?, touched_at = ? WHERE uuid = ?",
-      claimNext ? "queued" : "ready",
-      Date.now(),
-      next.uuid,
-    );
-    if (claimNext) return next.uuid;
-    this.wakeDispatcher();
-    return null;
+    const claimed = releaseHead(this.sql, a.service_uuid, now, claimNext ? { leaseMs: this.leaseMs() } : null);
+    this.scheduleAlarm();
+    return claimed;
   }
 
-  private dispatcherAwake = false;
+  /** The time the alarm is set for, as far as this instance knows (null: unknown or none). */
+  private alarmAt: number | null = null;
 
-  /** Schedules the alarm that hands ready actions to the queue (an outbox). */
-  private wakeDispatcher(): void {
-    if (this.dispatcherAwake) return;
-    this.dispatcherAwake = true;
-    void this.ctx.storage.setAlarm(Date.now());
+  /**
+   * Sets the alarm to the earliest deadline of the namespace. Read from the
+   * table each time, so an instance that lost its memory (evicted, restarted)
+   * never moves the alarm past a deadline.
+   */
+  private scheduleAlarm(): void {
+    const due = nextDue(this.sql);
+    if (due === null || due === this.alarmAt) return;
+    this.alarmAt = due;
+    void this.ctx.storage.setAlarm(due);
   }
 
   /**
-   * The outbox: sends every ready action to the queue, and hands again any
-   * action the queue has held for longer than the lease with no attempt (a
-   * lost message), so an accepted call is never lost.
+   * The outbox: hands every action whose deadline has passed to the queue
+   * (new, due for a retry, or whose message or attempt went missing), then
+   * sets the alarm for the next deadline. An accepted call is never lost, and
+   * after any crash its action resumes within one deadline.
    */
   override async alarm(): Promise<void> {
-    this.dispatcherAwake = false;
+    this.alarmAt = null;
     const ns = this.row();
     if (!ns) return;
-    try {
-      for (;;) {
-        const ready = this.sql
-          .exec<{ uuid: string }>("SELECT uuid FROM actions WHERE dispatch = 'ready' ORDER BY seq LIMIT ?", QUEUE_BATCH)
-          .toArray();
-        if (ready.length === 0) break;
+    for (;;) {
+      const due = takeDue(this.sql, Date.now(), this.leaseMs(), QUEUE_BATCH);
+      if (due.length === 0) break;
+      try {
         await this.env.OPERATIONS.sendBatch(
-          ready.map((r) => ({ body: { namespace: ns.name, action: r.uuid } satisfies OperationMessage })),
+          due.map((action) => ({ body: { namespace: ns.name, action } satisfies OperationMessage })),
         );
-        const now = Date.now();
-        for (const r of ready) {
-          this.sql.exec(
-            "UPDATE actions SET dispatch = 'queued', touched_at = ? WHERE uuid = ? AND dispatch = 'ready'",
-            now,
-            r.uuid,
-          );
-        }
+      } catch (err) {
+        console.error("handing actions to the queue failed; retrying", err);
+        putBack(this.sql, due, Date.now(), REDISPATCH_RETRY_MS);
+        break;
       }
-      const stale = this.sql
-        .exec<{ uuid: string }>(
-          "SELECT uuid FROM actions WHERE dispatch = 'queued' AND touched_at < ? ORDER BY seq LIMIT ?",
-          Date.now() - this.leaseMs(),
-          QUEUE_BATCH,
-        )
-        .toArray();
-      if (stale.length) {
-        await this.env.OPERATIONS.sendBatch(
-          stale.map((r) => ({ body: { namespace: ns.name, action: r.uuid } satisfies OperationMessage })),
-        );
-        for (const r of stale) this.sql.exec("UPDATE actions SET touched_at = ? WHERE uuid = ?", Date.now(), r.uuid);
-      }
-    } catch (err) {
-      console.error("handing actions to the queue failed; retrying", err);
-      await this.ctx.storage.setAlarm(Date.now() + REDISPATCH_RETRY_MS);
-      this.dispatcherAwake = true;
-      return;
     }
-    const oldest = this.sql
-      .exec<{ t: number | null }>("SELECT MIN(touched_at) AS t FROM actions WHERE dispatch = 'queued'")
-      .one().t;
-    if (oldest !== null && !this.dispatcherAwake) await this.ctx.storage.setAlarm(oldest + this.leaseMs());
+    this.scheduleAlarm();
   }
 }
 

@@ -120,4 +120,15 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
     `,
   },
+  {
+    id: 3,
+    name: "dispatch deadlines: every action that may run has a due_at",
+    sql: `
+      ALTER TABLE actions ADD COLUMN due_at INTEGER;
+      UPDATE actions SET due_at = touched_at WHERE dispatch = 'ready';
+      UPDATE actions SET due_at = touched_at + 30000 WHERE dispatch = 'queued';
+      DROP INDEX actions_by_dispatch;
+      CREATE INDEX actions_due ON actions (due_at) WHERE dispatch IN ('ready', 'queued');
+    `,
+  },
 ];

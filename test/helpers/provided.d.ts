@@ -1,0 +1,8 @@
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Runs of the dispatch model property test. */
+    modelRuns: number;
+  }
+}
+
+export {};
