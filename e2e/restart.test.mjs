@@ -29,6 +29,9 @@ const CALLS_PER_SERVICE = 10;
 const ANSWER_AFTER_MS = 500;
 const RESUME_BOUND_MS = 60_000; // the issue's bound: every service delivers again within 60 s of the restart
 const FINISH_TIMEOUT_MS = 180_000;
+// A 200 answered this shortly before the kill may not have been recorded by the Worker: that attempt
+// was still in flight for it, and is performed again after the restart (at least once).
+const UNRECORDED_MS = 2_000;
 
 // No --var: the deployed defaults.
 const worker = createWorker({ persistPrefix: "dockercloud-e2e-restart-", outputLimit: 5_000 });
@@ -166,11 +169,13 @@ describe("crash recovery under the shipped settings", () => {
         deliveries.filter((d) => d.answeredAt !== undefined && d.answeredAt <= killAt).map((d) => d.id),
       );
       const inFlight = new Set(
-        deliveries.filter((d) => d.answeredAt === undefined || d.answeredAt > killAt).map((d) => d.id),
+        deliveries.filter((d) => d.answeredAt === undefined || d.answeredAt > killAt - UNRECORDED_MS).map((d) => d.id),
       );
       t.diagnostic(
-        `killed: ${answeredBefore.size} of ${accepted.size} answered 200, ${inFlight.size} in flight, ` +
-          `${accepted.size - answeredBefore.size - inFlight.size} queued or waiting`,
+        `killed: ${answeredBefore.size} of ${accepted.size} answered 200, ` +
+          `${deliveries.filter((d) => d.answeredAt === undefined).length} unanswered, ` +
+          `${inFlight.size} unanswered or answered in the last ${UNRECORDED_MS} ms, ` +
+          `${accepted.size - new Set(deliveries.map((d) => d.id)).size} not yet delivered`,
       );
 
       await worker.start();
@@ -230,6 +235,11 @@ describe("crash recovery under the shipped settings", () => {
         "every accepted call reached the receiver",
       );
       assert.deepEqual(unexplained, [], "only a delivery in flight at the kill may be performed twice");
+      assert.deepEqual(
+        [...accepted.keys()].filter((u) => byId(u).length > 2),
+        [],
+        "no action performed more than twice",
+      );
       assert.ok(worstResume <= RESUME_BOUND_MS, `every service resumed within 60 s (worst ${worstResume} ms)`);
       // Per service, deliveries came in call order: the counts it was told never go down.
       for (const svc of services) {
