@@ -303,7 +303,18 @@ describe("service triggers end to end (wrangler dev + real webhook receiver)", (
     const redeploy = receiver.verified.get(state.actions.REDEPLOY.uuid).payload;
     assert.equal(redeploy.type, "service.redeploy");
     assert.equal(redeploy.data.service.uuid, state.service.uuid);
-    assert.equal(redeploy.data.trigger?.uuid, state.triggers.REDEPLOY.uuid);
+    // The trigger is named by its name and a non-secret id: its uuid is the secret of its URL.
+    assert.equal(redeploy.data.trigger?.name, state.triggers.REDEPLOY.name);
+    assert.match(redeploy.data.trigger?.id ?? "", /^trg_[0-9a-f]{32}$/);
+    for (const payload of [redeploy, receiver.verified.get(state.actions.SCALEUP.uuid).payload]) {
+      const text = JSON.stringify(payload).toLowerCase();
+      for (const t of Object.values(state.triggers)) {
+        assert.ok(
+          !text.includes(t.uuid) && !text.includes(t.uuid.replaceAll("-", "")),
+          "a delivery shows a trigger uuid",
+        );
+      }
+    }
     const scaleup = receiver.verified.get(state.actions.SCALEUP.uuid).payload;
     assert.equal(scaleup.type, "service.scaleup");
     assert.equal(scaleup.data.scale_by, 2);

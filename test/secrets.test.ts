@@ -602,8 +602,8 @@ describe("trigger uuids stay secret", () => {
       const text = await r.text();
       const body = JSON.parse(text) as Action;
       actionUris.add(body.resource_uri);
-      expectNoLeak(body.path + body.logs, secrets, "call answer path/logs");
-      expect(body.path).toMatch(/\/trigger\/\[redacted\]\/call\//);
+      // A call's answer leaves path and logs out (the action may be another caller's); the audit view is checked below.
+      expect([body.path, body.logs]).toEqual([null, null]);
     }
     // A retry of a finished trigger action keeps it out too.
     const first = await waitForAction(user, [...actionUris][0] as string);

@@ -88,3 +88,44 @@ export function serializeAction(namespace: string, row: ActionRow) {
   };
 }
 export type ActionJson = ReturnType<typeof serializeAction>;
+
+/**
+ * The action as an anonymous trigger call is answered with (the 202 of
+ * `.../trigger/<T>/call/`, a joined call's and an Idempotency-Key replay's included).
+ * The action may have been started by another trigger or by a member's
+ * `redeploy/`, so the answer carries only what the caller already has or created:
+ * the action's identity, kind, object, state and dates, and the caller's OWN
+ * trigger. Who started it (user, user agent, ip, location), how (method, path),
+ * its logs (which name other triggers) and its history (retry_of) are null.
+ * Every key of the audit view stays, so the answer has one shape whatever the
+ * caller joined; the clients only test that it is a non-empty JSON object
+ * (Python's `Trigger.call`) or decode it leniently (Go's `CallTrigger`).
+ * The `satisfies` makes a field added to `serializeAction` fail to compile
+ * until it is classified here.
+ */
+export function serializeActionForCaller(namespace: string, row: ActionRow, callerTriggerUri: string) {
+  const full = serializeAction(namespace, row);
+  return {
+    uuid: full.uuid,
+    resource_uri: full.resource_uri,
+    object: full.object,
+    action: full.action,
+    method: null,
+    path: null,
+    user: null,
+    user_agent: null,
+    ip: null,
+    location: null,
+    start_date: full.start_date,
+    end_date: full.end_date,
+    state: full.state,
+    is_user_action: null,
+    // Both follow from `state` alone.
+    can_be_canceled: full.can_be_canceled,
+    can_be_retried: full.can_be_retried,
+    trigger: callerTriggerUri,
+    logs: null,
+    retry_of: null,
+  } satisfies Record<keyof ActionJson, unknown>;
+}
+export type CallerActionJson = ReturnType<typeof serializeActionForCaller>;

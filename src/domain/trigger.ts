@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { sha256Hex } from "./crypto";
 import { rfc1123 } from "./dates";
 import { serviceUri } from "./service";
 
@@ -60,6 +61,16 @@ export type TriggerRow = {
 
 export const triggerUri = (namespace: string, serviceUuid: string, uuid: string) =>
   `${serviceUri(namespace, serviceUuid)}trigger/${uuid}/`;
+
+/**
+ * Names a trigger where its uuid must not go (the uuid is the secret of its call URL): webhook
+ * payloads, which receivers log. Stable per trigger, so deliveries can be told apart by trigger,
+ * and derived with SHA-256 from the uuid's 122 random bits, so it cannot be turned back into it.
+ * Needs no stored column.
+ */
+export async function triggerPublicId(uuid: string): Promise<string> {
+  return `trg_${(await sha256Hex(`dockercloud-trigger-id:${uuid.toLowerCase()}`)).slice(0, 32)}`;
+}
 
 /**
  * `url` is root-relative: the CLI prints rest_host + url[1:]. `rate_limit`,

@@ -64,7 +64,7 @@ export async function normalizeRequest(request: Request): Promise<Request> {
     // A DELETE's body is ignored (the Go SDK sends {}), but like every body it is held to the limit.
     if (method === "DELETE" && request.body) await readBody(request);
     if (!pathChanged && !request.body) return request;
-    return new Request(url, { method, headers: request.headers });
+    return new Request(url, { method, headers: request.headers, cf: request.cf });
   }
   const body = await readBody(request);
   // Routes that declare no body (redeploy/, scale/, cancel/, retry/) get the same check as the
@@ -73,7 +73,8 @@ export async function normalizeRequest(request: Request): Promise<Request> {
   const headers = new Headers(request.headers);
   headers.set("content-type", "application/json");
   headers.delete("content-length");
-  return new Request(url, { method, headers, body: body.byteLength ? body : "{}" });
+  // `cf` goes along: the audit log's `location` of user actions comes from it.
+  return new Request(url, { method, headers, body: body.byteLength ? body : "{}", cf: request.cf });
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });

@@ -52,7 +52,8 @@ function idempotencyKey(raw: string | undefined): string | null {
 /**
  * POST .../trigger/<T>/call/[N/]: no credentials (the URL is the secret; an
  * Authorization header is ignored). Answers 202 as soon as the action is
- * recorded; the operation runs from the queue.
+ * recorded; the operation runs from the queue. The answer is the caller's view
+ * of the action (see serializeActionForCaller), joined or replayed ones included.
  */
 async function callTrigger(c: Ctx): Promise<Response> {
   const service = normalizeUuid(c.req.param("uuid") ?? "");
@@ -81,7 +82,9 @@ async function callTrigger(c: Ctx): Promise<Response> {
 
 export function registerCallRoutes(app: OpenAPIHono<AppEnv>): void {
   const responses = {
-    202: jsonResponse("The action that will perform the operation; its URI is in X-DockerCloud-Action-URI"),
+    202: jsonResponse(
+      "The action that will perform the operation, as an anonymous caller may see it: `trigger` is the caller's own trigger; method, path, user, user_agent, ip, location, is_user_action, logs and retry_of are null. Its URI is in X-DockerCloud-Action-URI",
+    ),
     ...errorResponses(400, 404, 405, 413),
   };
   dual(

@@ -1,3 +1,4 @@
+import { triggerPublicId } from "../domain/trigger";
 import type { Job } from "../queue/messages";
 import type { WebhookSecrets } from "./config";
 import { isAttemptResult, targetFetch } from "./http";
@@ -10,8 +11,11 @@ const WEBHOOK_TYPE = {
   scale: "service.scale",
 } as const;
 
-/** The JSON a webhook target receives. */
-export function webhookPayload(job: Job, now: Date) {
+/**
+ * The JSON a webhook target receives. The trigger is named by its name and a non-secret id,
+ * never by its uuid: that is the secret of its call URL, and receivers log what they get.
+ */
+export async function webhookPayload(job: Job, now: Date) {
   return {
     type: WEBHOOK_TYPE[job.kind],
     timestamp: now.toISOString(),
@@ -25,7 +29,7 @@ export function webhookPayload(job: Job, now: Date) {
         image_name: job.service.image_name,
         target_num_containers: job.service.target_num_containers,
       },
-      trigger: job.trigger,
+      trigger: job.trigger && { id: await triggerPublicId(job.trigger.uuid), name: job.trigger.name },
       scale_by: job.scale_by,
       target_num_containers: job.new_target_num_containers,
       trigger_body: job.trigger_body,
@@ -45,7 +49,7 @@ export async function deliverWebhook(
   timeoutMs: number,
 ): Promise<AttemptResult> {
   const now = new Date();
-  const body = JSON.stringify(webhookPayload(job, now));
+  const body = JSON.stringify(await webhookPayload(job, now));
   const timestamp = Math.floor(now.getTime() / 1000);
   const signature = await signWebhook(secrets.secret, job.action.uuid, timestamp, body);
   const res = await targetFetch(

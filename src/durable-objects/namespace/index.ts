@@ -5,8 +5,10 @@ import {
   type ActionKind,
   type ActionRow,
   actionUri,
+  type CallerActionJson,
   FINISHED_STATES,
   serializeAction,
+  serializeActionForCaller,
 } from "../../domain/action";
 import { backoffSeconds } from "../../domain/backoff";
 import { newUuid } from "../../domain/ids";
@@ -581,18 +583,21 @@ export class NamespaceObject extends DurableObject<Env> {
    * its hand-off in one atomic write (no await in here), leaving the hand-off
    * to the queue to the alarm, so the caller waits for nothing but this write.
    */
-  callTrigger(call: TriggerCall): Result<ActionJson> {
+  callTrigger(call: TriggerCall): Result<CallerActionJson> {
     const ns = this.row();
     if (!ns) return TRIGGER_NOT_FOUND;
     const found = this.triggerWithService(call.service, call.trigger);
     if (!found) return TRIGGER_NOT_FOUND;
     const { trigger, service: svc } = found;
     const now = Date.now();
+    // The answer may be another caller's action (joined, or replayed): it shows only this trigger.
+    const forCaller = (a: ActionRow) =>
+      serializeActionForCaller(ns.name, a, triggerUri(ns.name, svc.uuid, trigger.uuid));
 
     if (call.idempotency_key !== null) {
       const earlier = idempotentAction(this.sql, trigger.uuid, call.idempotency_key, now);
       const action = earlier ? this.action(earlier) : undefined;
-      if (action) return ok(serializeAction(ns.name, action));
+      if (action) return ok(forCaller(action));
     }
 
     let scaleBy: number | null = null;
@@ -660,7 +665,7 @@ export class NamespaceObject extends DurableObject<Env> {
     if (call.idempotency_key !== null) {
       rememberIdempotencyKey(this.sql, trigger.uuid, call.idempotency_key, action.uuid, now);
     }
-    return ok(serializeAction(ns.name, action));
+    return ok(forCaller(action));
   }
 
   // ---- service operations (Basic auth) ----
