@@ -10,6 +10,7 @@ const Config = z.object({
   MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(7),
   DISPATCH_LEASE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(900),
   MAX_TRIGGERS_PER_SERVICE: z.coerce.number().int().min(1).max(100_000).default(100),
+  MAX_TARGET_HOPS: z.coerce.number().int().min(0).max(100).default(5),
   ALLOW_HTTP_LOCALHOST_TARGETS: z
     .string()
     .default("false")

@@ -47,6 +47,8 @@ export type ActionRow = {
   remote_target: number | null;
   /** Set while an attempt runs, so a duplicate delivery of the same message does not run it twice. */
   attempt_started_at: number | null;
+  /** X-DockerCloud-Hops of the request that created it; its target sends hops + 1. */
+  hops: number;
 };
 
 export const actionUri = (namespace: string, uuid: string) => `/api/audit/v1/${namespace}/action/${uuid}/`;

@@ -120,4 +120,11 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
     `,
   },
+  {
+    id: 3,
+    name: "hop count of actions, against loops of Docker Cloud targets",
+    sql: `
+      ALTER TABLE actions ADD COLUMN hops INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
