@@ -13,6 +13,8 @@ export default defineConfig({
           ALLOW_HTTP_LOCALHOST_TARGETS: "true",
           RETRY_BASE_DELAY_SECONDS: "0",
           TARGET_TIMEOUT_MS: "2000",
+          // Another name of this deployment, for the self-target check (test/target-loops.test.ts).
+          SELF_ORIGINS: "https://triggers.example.test",
         },
         queueConsumers: {
           "dockercloud-operations": {
