@@ -14,6 +14,8 @@ export default defineConfig({
           RETRY_BASE_DELAY_SECONDS: "0",
           TARGET_TIMEOUT_MS: "2000",
           MAX_ATTEMPTS: "4",
+          // Another name of this deployment, for the self-target check (test/target-loops.test.ts).
+          SELF_ORIGINS: "https://triggers.example.test",
         },
         queueConsumers: {
           "dockercloud-operations": {

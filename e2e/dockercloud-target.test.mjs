@@ -33,6 +33,7 @@ const state = {
   remoteKey: "",
   remoteBasic: "",
   localUser: "",
+  localKey: "",
   localBasic: "",
   /** R, on the remote instance */
   remoteService: undefined,
@@ -76,6 +77,15 @@ function assertNoApikey(res, what) {
     if (svc?.target) assert.equal("apikey" in svc.target, false, `${what}: target.apikey present`);
   }
 }
+
+/** Every action of a namespace on `worker`, oldest first. */
+async function allActions(worker, authorization) {
+  const res = await apiRequest(worker.base, "GET", "/api/audit/v1/action/?limit=100", { authorization });
+  if (res.status !== 200) throw fatal(`GET /api/audit/v1/action/: ${res.status} ${res.text}`);
+  return [...res.json.objects].reverse();
+}
+
+const FINISHED = ["Success", "Failed", "Canceled"];
 
 // ---------------------------------------------------------------- the tests
 
@@ -131,6 +141,7 @@ describe("Docker Cloud target end to end (two wrangler dev instances)", () => {
     assert.ok(state.remoteService, "needs R");
     const user = await makeUser(local);
     state.localUser = user.username;
+    state.localKey = user.key;
     state.localBasic = user.basic;
     const target = {
       type: "dockercloud",
@@ -290,4 +301,83 @@ describe("Docker Cloud target end to end (two wrangler dev instances)", () => {
       }
     }
   });
+
+  step(
+    "local: S's target set to S itself on this instance (by 127.0.0.1 or localhost) is refused with 400",
+    async () => {
+      assert.ok(state.service, "needs S");
+      for (const url of [local.base, `http://localhost:${local.port}/`]) {
+        const target = { type: "dockercloud", url, username: state.localUser, apikey: state.localKey };
+        const res = await apiRequest(local.base, "PATCH", state.service.resource_uri, {
+          authorization: state.localBasic,
+          body: { target },
+        });
+        assert.equal(res.status, 400, `${url}: ${res.text}`);
+        assert.match(res.json.error, /this service itself/);
+      }
+      const res = await apiRequest(local.base, "GET", state.service.resource_uri, { authorization: state.localBasic });
+      assert.equal(res.json.target.service_uuid, state.remoteService.uuid, "S still targets R");
+    },
+  );
+
+  step(
+    "two instances pointing at each other: one redeploy/ of S stops after 6 actions, the last Failed as a loop",
+    async (t) => {
+      assert.ok(state.remoteActions, "needs the earlier operations finished");
+      // R now targets S: S → R → S → ... across the two instances.
+      const target = {
+        type: "dockercloud",
+        url: local.base,
+        username: state.localUser,
+        apikey: state.localKey,
+        service_uuid: state.service.uuid,
+      };
+      const patched = await apiRequest(remote.base, "PATCH", state.remoteService.resource_uri, {
+        authorization: state.remoteBasic,
+        body: { target },
+      });
+      assert.equal(patched.status, 200, patched.text);
+      const before = {
+        local: (await allActions(local, state.localBasic)).length,
+        remote: (await allActions(remote, state.remoteBasic)).length,
+      };
+      const res = await apiRequest(local.base, "POST", `${state.service.resource_uri}redeploy/`, {
+        authorization: state.localBasic,
+      });
+      assert.equal(res.status, 202, res.text);
+
+      // Hops 0, 2, 4 on S (here) and 1, 3, 5 on R (there); R's hop-5 action sends hop 6, refused.
+      let last;
+      const [mine, theirs] = await waitFor(
+        "three new actions on each instance, all finished",
+        async () => {
+          const m = (await allActions(local, state.localBasic)).slice(before.local);
+          const r = (await allActions(remote, state.remoteBasic)).slice(before.remote);
+          last = { m, r };
+          const all = [...m, ...r];
+          return m.length >= 3 && r.length >= 3 && all.every((a) => FINISHED.includes(a.state)) ? [m, r] : false;
+        },
+        { timeoutMs: DELIVERY_TIMEOUT_MS, describe: () => JSON.stringify(last) },
+      );
+      // Room for anything still going round to show up.
+      await new Promise((r) => setTimeout(r, 3_000));
+      assert.equal((await allActions(local, state.localBasic)).length, before.local + 3);
+      assert.equal((await allActions(remote, state.remoteBasic)).length, before.remote + 3);
+      assert.deepEqual(
+        mine.map((a) => a.state),
+        ["Success", "Success", "Success"],
+      );
+      assert.deepEqual(
+        theirs.map((a) => a.state),
+        ["Success", "Success", "Failed"],
+      );
+      const failed = theirs[2];
+      t.diagnostic(`the last action's logs: ${failed.logs}`);
+      assert.match(
+        failed.logs,
+        /attempt 1: redeploy: target answered 409: .*a loop of Docker Cloud targets was detected/,
+      );
+      assert.equal(failed.logs.split("\n").filter((l) => /attempt \d+:/.test(l)).length, 1, failed.logs);
+    },
+  );
 });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { canonicalOrigin } from "./targets/loops";
 
 const seconds = z.coerce.number().min(0).max(43_200);
 
@@ -10,6 +11,17 @@ const Config = z.object({
   MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(7),
   DISPATCH_LEASE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
   MAX_TRIGGERS_PER_SERVICE: z.coerce.number().int().min(1).max(100_000).default(100),
+  MAX_TARGET_HOPS: z.coerce.number().int().min(0).max(100).default(5),
+  SELF_ORIGINS: z
+    .string()
+    .default("")
+    .transform((v, ctx) => {
+      const origins = v.split(/[\s,]+/).filter((o) => o !== "");
+      for (const o of origins) {
+        if (canonicalOrigin(o) === null) ctx.addIssue({ code: "custom", message: `SELF_ORIGINS: '${o}' is not a URL` });
+      }
+      return origins;
+    }),
   ALLOW_HTTP_LOCALHOST_TARGETS: z
     .string()
     .default("false")

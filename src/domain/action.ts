@@ -49,6 +49,8 @@ export type ActionRow = {
   attempt_started_at: number | null;
   /** The action's next deadline while it may run (see durable-objects/namespace/dispatch.ts). */
   due_at: number | null;
+  /** X-DockerCloud-Hops of the request that created it; its target sends hops + 1. */
+  hops: number;
 };
 
 export const actionUri = (namespace: string, uuid: string) => `/api/audit/v1/${namespace}/action/${uuid}/`;

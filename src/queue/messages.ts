@@ -33,6 +33,8 @@ export type Job = {
   target_sealed: string | null;
   /** Docker Cloud target, SCALEUP: the remote count fixed by an earlier attempt, or null. */
   remote_target: number | null;
+  /** How many targets passed this operation on before it reached this action; a target sends hops + 1. */
+  hops: number;
 };
 
 export type BeginResult = { status: "run"; job: Job } | { status: "done"; reason: string };

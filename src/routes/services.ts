@@ -83,9 +83,14 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       if (!image && !input.name)
         throw new ApiError("bad_request", "invalid request body: give image_name (or image), name, or both");
       const parsed = image ? parseImage(image) : null;
-      const target = await prepareTarget(c.env, input.target ?? null);
+      const uuid = newUuid();
+      const target = await prepareTarget(c.env, input.target ?? null, {
+        origin: new URL(c.req.url).origin,
+        namespace: ns,
+        serviceUuid: uuid,
+      });
       const service: NewService = {
-        uuid: newUuid(),
+        uuid,
         name: input.name ?? defaultServiceName(image as string),
         image_name: parsed?.image_name ?? null,
         image_tag: parsed?.image_tag ?? null,
@@ -144,7 +149,14 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       const scope = await serviceScope(c, uuid);
       const image = input.image_name ?? input.image;
       const parsed = image ? parseImage(image) : null;
-      const target = input.target === undefined ? null : await prepareTarget(c.env, input.target);
+      const target =
+        input.target === undefined
+          ? null
+          : await prepareTarget(c.env, input.target, {
+              origin: new URL(c.req.url).origin,
+              namespace: scope.ns,
+              serviceUuid: uuid,
+            });
       const changes: ServiceChanges = {
         name: input.name,
         stack: input.stack,

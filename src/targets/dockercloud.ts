@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Job } from "../queue/messages";
 import type { DockerCloudSecrets, PublicDockerCloudTarget } from "./config";
 import { isAttemptResult, type TargetResponse, targetFetch } from "./http";
+import { HOPS_HEADER } from "./loops";
 import { type AttemptResult, classifyStatus } from "./outcome";
 
 /** What is read of the remote service: its count, checked before use. */
@@ -27,6 +28,8 @@ export async function performDockerCloud(
     accept: "application/json",
     "content-type": "application/json",
     "user-agent": "dockercloud-triggers/1 (dockercloud target)",
+    // The remote refuses a chain past its limit, so targets that lead back here cannot loop for ever.
+    [HOPS_HEADER]: String(job.hops + 1),
   };
   // A remote may echo the credentials in an error answer; they never reach the action logs.
   const hidden = [btoa(`${target.username}:${secrets.apikey}`), secrets.apikey];

@@ -9,6 +9,7 @@ import {
   targetUrlProblem,
   webhookSecretProblem,
 } from "./config";
+import { selfTargetProblem } from "./loops";
 
 export type PreparedTarget = {
   target_public: PublicTarget | null;
@@ -17,8 +18,16 @@ export type PreparedTarget = {
   revealed: { secret: string } | null;
 };
 
-/** Checks a target, seals its secret (AES-GCM) and returns what is stored. */
-export async function prepareTarget(env: Env, input: TargetInput): Promise<PreparedTarget> {
+/**
+ * Checks a target, seals its secret (AES-GCM) and returns what is stored.
+ * `self` is the service it is set on and the origin the request reached: a
+ * Docker Cloud target that designates that very service is refused.
+ */
+export async function prepareTarget(
+  env: Env,
+  input: TargetInput,
+  self: { origin: string; namespace: string; serviceUuid: string },
+): Promise<PreparedTarget> {
   if (input === null) return { target_public: null, target_sealed: null, revealed: null };
   const cfg = config(env);
   const urlProblem = targetUrlProblem(input.url, { allowHttpLocalhost: cfg.ALLOW_HTTP_LOCALHOST_TARGETS });
@@ -27,6 +36,12 @@ export async function prepareTarget(env: Env, input: TargetInput): Promise<Prepa
   const seal = (secrets: TargetSecrets) => encryptSecret(cfg.secretsKey, JSON.stringify(secrets));
 
   if (input.type === "dockercloud") {
+    const loop = selfTargetProblem(input, {
+      origins: [self.origin, ...cfg.SELF_ORIGINS],
+      namespace: self.namespace,
+      serviceUuid: self.serviceUuid,
+    });
+    if (loop) throw new ApiError("bad_request", loop);
     return {
       target_public: {
         type: "dockercloud",

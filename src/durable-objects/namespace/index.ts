@@ -86,6 +86,8 @@ export type RequestMeta = {
   user_agent: string | null;
   ip: string | null;
   location: string | null;
+  /** X-DockerCloud-Hops of the request: how many targets passed the operation on to get here. */
+  hops: number;
 };
 export type TriggerCall = {
   service: string;
@@ -660,6 +662,7 @@ export class NamespaceObject extends DurableObject<Env> {
         body: call.body,
         reuseVolumes: null,
         retryOf: null,
+        hops: call.meta.hops,
       });
     }
     if (call.idempotency_key !== null) {
@@ -694,6 +697,7 @@ export class NamespaceObject extends DurableObject<Env> {
       body: null,
       reuseVolumes: op.reuse_volumes,
       retryOf: null,
+      hops: op.meta.hops,
     });
     const ns = this.name;
     return ok({ service: serializeService(ns, svc), action: serializeAction(ns, action) });
@@ -709,6 +713,7 @@ export class NamespaceObject extends DurableObject<Env> {
     body: string | null;
     reuseVolumes: boolean | null;
     retryOf: string | null;
+    hops: number;
   }): ActionRow {
     const now = Date.now();
     const uuid = newUuid();
@@ -718,8 +723,8 @@ export class NamespaceObject extends DurableObject<Env> {
       .exec<ActionRow>(
         `INSERT INTO actions (uuid, service_uuid, object, trigger_uuid, trigger_name, trigger_uri, kind, method, path,
          user, user_agent, ip, location, start_at, state, is_user_action, scale_by, body, dispatch, touched_at,
-         reuse_volumes, retry_of, due_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?)
+         reuse_volumes, retry_of, due_at, hops)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)
        RETURNING *`,
         uuid,
         a.service.uuid,
@@ -743,6 +748,7 @@ export class NamespaceObject extends DurableObject<Env> {
         a.reuseVolumes === null ? null : a.reuseVolumes ? 1 : 0,
         a.retryOf,
         busy ? null : now,
+        a.hops,
       )
       .one();
     if (!busy) this.scheduleAlarm();
@@ -823,6 +829,8 @@ export class NamespaceObject extends DurableObject<Env> {
       body: a.body,
       reuseVolumes: a.reuse_volumes === null ? null : a.reuse_volumes === 1,
       retryOf: a.uuid,
+      // A retry goes on from where the action was in a chain of targets, so retrying cannot restart a loop.
+      hops: Math.max(a.hops, meta.hops),
     });
     this.appendLog(retried.uuid, `${new Date().toISOString()} retry of action ${a.uuid}`, null);
     return ok(serializeAction(this.name, this.action(retried.uuid) as ActionRow));
@@ -902,6 +910,7 @@ export class NamespaceObject extends DurableObject<Env> {
         target: svc.target_public ? (JSON.parse(svc.target_public) as PublicTarget) : null,
         target_sealed: svc.target_sealed,
         remote_target: a.remote_target,
+        hops: a.hops,
       },
     };
   }

@@ -131,4 +131,11 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX actions_due ON actions (due_at) WHERE dispatch IN ('ready', 'queued');
     `,
   },
+  {
+    id: 4,
+    name: "hop count of actions, against loops of Docker Cloud targets",
+    sql: `
+      ALTER TABLE actions ADD COLUMN hops INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
