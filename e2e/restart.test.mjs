@@ -173,7 +173,7 @@ describe("crash recovery under the shipped settings", () => {
       );
       t.diagnostic(
         `killed: ${answeredBefore.size} of ${accepted.size} answered 200, ` +
-          `${deliveries.filter((d) => d.answeredAt === undefined).length} unanswered, ` +
+          `${deliveries.filter((d) => d.answeredAt === undefined || d.answeredAt > killAt).length} unanswered, ` +
           `${inFlight.size} unanswered or answered in the last ${UNRECORDED_MS} ms, ` +
           `${accepted.size - new Set(deliveries.map((d) => d.id)).size} not yet delivered`,
       );
