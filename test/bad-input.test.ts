@@ -235,6 +235,8 @@ const BAD_QUERY: Record<string, string[]> = {
   reuse_volumes: ["maybe", "yes", "2"],
   start_date__gte: ["notadate", "yesterday"],
   start_date__lte: ["notadate", "yesterday"],
+  end_date__gte: ["notadate", "yesterday"],
+  end_date__lte: ["notadate", "yesterday"],
 };
 /** Filters that take any text: no value of theirs is bad. */
 const FREE_TEXT_QUERY = new Set(["uuid", "name", "stack__name", "object"]);
