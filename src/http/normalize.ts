@@ -1,3 +1,4 @@
+import { refuseCrossSite, refuseFormBody } from "./browser";
 import { ApiError } from "./errors";
 
 /** Bodies over this are refused with 413, on every route. */
@@ -43,7 +44,7 @@ export async function readBody(request: Request): Promise<Uint8Array> {
 
 const tooLarge = () => new ApiError("payload_too_large", `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
 
-const isCallPath = (path: string) => /\/trigger\/[^/]+\/call\/(?:[^/]+\/)?$/.test(path);
+export const isCallPath = (path: string) => /\/trigger\/[^/]+\/call\/(?:[^/]+\/)?$/.test(path);
 
 /**
  * Prepares a request for routing. Clients disagree on headers and bodies
@@ -51,6 +52,8 @@ const isCallPath = (path: string) => /\/trigger\/[^/]+\/call\/(?:[^/]+\/)?$/.tes
  * Content-Type and `{}` on GET and DELETE), so: bodies on GET/DELETE are
  * dropped; other bodies are read (bounded) and declared JSON, an empty one
  * being `{}`. Trigger calls keep their raw body: it travels with the operation.
+ * Before any of that, other routes refuse what a page on another site can make a browser send
+ * (browser.ts): a state-changing request marked cross-site (403), a form-type body (415).
  */
 export async function normalizeRequest(request: Request): Promise<Request> {
   const url = new URL(request.url);
@@ -60,6 +63,8 @@ export async function normalizeRequest(request: Request): Promise<Request> {
   url.pathname = path;
 
   if (isCallPath(path)) return pathChanged ? new Request(url, request) : request;
+  await refuseCrossSite(request);
+  refuseFormBody(request);
   if (method === "GET" || method === "HEAD" || method === "DELETE" || method === "OPTIONS") {
     // A DELETE's body is ignored (the Go SDK sends {}), but like every body it is held to the limit.
     if (method === "DELETE" && request.body) await readBody(request);
