@@ -6,6 +6,7 @@
  *     repeat the trigger uuid, the URL's only secret, in any case or encoding;
  *   - JSON text that is not text: lone UTF-16 surrogates (`"\ud800"`), refused like malformed UTF-8.
  */
+import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   as,
@@ -356,5 +357,191 @@ describe("401 carries no Basic challenge (a browser would prompt, then attach th
         expect(challenge, `${method} ${path}`).not.toMatch(/\b(basic|digest|negotiate|ntlm)\b/i);
       }
     }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// 2. Mistyped trigger URLs do not echo the trigger uuid
+// ---------------------------------------------------------------------------
+
+/** Fully percent-decodes ASCII escapes (%2561 -> %61 -> a), the way a reader of the answer could. */
+function decodeAll(text: string): string {
+  let out = text;
+  for (;;) {
+    const next = out.replace(/%([0-7][0-9a-f])/gi, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+    if (next === out) return out;
+    out = next;
+  }
+}
+
+/** Whether `text` holds `uuid` in any case, with or without dashes (or any separator), encoded or not. */
+function holdsUuid(text: string, uuid: string): boolean {
+  const hexOnly = (s: string) =>
+    decodeAll(s)
+      .toLowerCase()
+      .replace(/[^0-9a-f]/g, "");
+  return hexOnly(text).includes(hexOnly(uuid));
+}
+
+async function answerText(res: Response): Promise<string> {
+  const headers = [...res.headers.entries()].map(([k, v]) => `${k}: ${v}`).join("\n");
+  return `${headers}\n\n${await res.text()}`;
+}
+
+/** Every character of a uuid as a reader could be made to type it. */
+function encodeChar(ch: string, how: number): string {
+  const hex = ch.charCodeAt(0).toString(16).padStart(2, "0");
+  switch (how) {
+    case 1:
+      return `%${hex.toUpperCase()}`;
+    case 2:
+      return `%${hex.toLowerCase()}`;
+    case 3:
+      return `%25${hex}`;
+    default:
+      return ch;
+  }
+}
+
+describe("a mistyped trigger URL: no answer repeats the trigger uuid", () => {
+  let t: TriggerJson;
+  let T: string;
+  let S: string;
+
+  beforeAll(async () => {
+    t = await createTrigger(owner, svc);
+    T = t.uuid;
+    S = svc.uuid;
+  });
+
+  const shapes = (): [string, string][] => {
+    const ns = owner.username;
+    const bare = T.replace(/-/g, "");
+    return [
+      ["triggers (plural)", `/api/app/v1/service/${S}/triggers/${T}/call/`],
+      ["Trigger (capital)", `/api/app/v1/service/${S}/Trigger/${T}/call/`],
+      ["trigger%2F<T>", `/api/app/v1/service/${S}/trigger%2F${T}/call/`],
+      ["trigger%2f<T> (lower-case escape)", `/api/app/v1/${ns}/service/${S}/trigger%2f${T}/call/`],
+      ["services (plural)", `/api/app/v1/services/${S}/trigger/${T}/call/`],
+      ["v2", `/api/app/v2/service/${S}/trigger/${T}/call/`],
+      ["no /api", `/app/v1/service/${S}/trigger/${T}/call/`],
+      ["calls", `/api/app/v1/service/${S}/trigger/${T.toUpperCase()}/calls/`],
+      ["call/ then more", `/api/app/v1/service/${S}/trigger/${T}/call/1/extra/`],
+      ["the uuid where the count goes", `/api/app/v1/service/${S}/trigger/${T}/call/${T}/`],
+      ["the uuid where the count goes, no dashes", `/api/app/v1/service/${S}/trigger/x/call/${bare}/`],
+      ["service and trigger swapped, no dashes", `/api/app/v1/service/${bare}/trigger/${S}/call/`],
+      ["the uuid as the service, no dashes", `/api/app/v1/service/${bare}/trigger/`],
+      ["the uuid as a namespace", `/api/app/v1/${bare}/service/${S}/trigger/`],
+      [
+        "percent-encoded letters",
+        `/api/app/v1/service/${S}/triggers/${[...T].map((c) => encodeChar(c, 1)).join("")}/call/`,
+      ],
+      ["double-encoded", `/api/app/v1/service/${S}/trigger%252F${[...T].map((c) => encodeChar(c, 3)).join("")}/call/`],
+      ["the uuid in the action path", `/api/audit/v1/action/${T}/cancel/x/`],
+    ];
+  };
+
+  it("each shape, without credentials and with the owner's, by POST and GET: the uuid is in no body or header", async () => {
+    const leaks: string[] = [];
+    for (const [what, path] of shapes()) {
+      for (const authorization of [undefined, owner.auth]) {
+        for (const method of ["POST", "GET"]) {
+          const headers: Record<string, string> = { "content-type": "application/json" };
+          if (authorization) headers.authorization = authorization;
+          const res = await call(path, { method, headers, body: method === "POST" ? "{}" : undefined });
+          expect(res.status, `${what}: ${method} ${path}`).toBeLessThan(500);
+          const text = await answerText(res);
+          if (holdsUuid(text, T)) leaks.push(`${what} (${method}${authorization ? ", owner" : ""}): ${text}`);
+        }
+      }
+    }
+    expect(leaks).toEqual([]);
+  });
+
+  it("the 404 still says which path had no route, with the ids hidden", async () => {
+    const res = await call(`/api/app/v1/service/${S}/triggers/${T}/call/`, { method: "POST" });
+    const message = await expectError(res, 404, /no API route/);
+    expect(message).toMatch(/\/api\/app\/v1\/service\/.+\/triggers\/.+\/call\//);
+    // Shorter hex runs (a date in a name, a count) stay as typed.
+    const dated = await call("/api/app/v1/team20240101/servce/12345/", { method: "GET" });
+    expect(await expectError(dated, 404, /no API route/)).toContain("/api/app/v1/team20240101/servce/12345/");
+  });
+
+  it("property: random paths holding a uuid in random case, dashes and percent-encodings never echo it", async () => {
+    const WORDS = [
+      "api",
+      "app",
+      "audit",
+      "v1",
+      "v2",
+      "service",
+      "services",
+      "trigger",
+      "triggers",
+      "Trigger",
+      "TRIGGER",
+      "call",
+      "calls",
+      "action",
+      "cancel",
+      "retry",
+      "redeploy",
+      "apikey",
+      "account",
+      owner.username,
+      S,
+      "1",
+      "x",
+    ];
+    const encodedUuid = fc
+      .tuple(
+        fc.uuid({ version: 4 }),
+        fc.boolean(),
+        fc.array(fc.nat(3), { minLength: 36, maxLength: 36 }),
+        fc.array(fc.boolean(), { minLength: 36, maxLength: 36 }),
+        fc.nat(4),
+      )
+      .map(([uuid, dashes, encodings, upper, density]) => {
+        const chars = [...(dashes ? uuid : uuid.replace(/-/g, ""))];
+        const text = chars
+          .map((c, i) => {
+            const cased = upper[i] ? c.toUpperCase() : c;
+            // density 0: plain; otherwise about one character in `5 - density` is encoded.
+            const how = density > 0 && i % (5 - density) === 0 ? (encodings[i] ?? 0) : 0;
+            return encodeChar(cased, how);
+          })
+          .join("");
+        return { uuid, text };
+      });
+    const joiner = fc.constantFrom("/", "/", "/", "%2F", "%2f", "%252F", "-", "");
+    const shape = fc.tuple(
+      fc.array(fc.constantFrom(...WORDS), { maxLength: 7 }),
+      fc.nat(7),
+      joiner,
+      joiner,
+      fc.constantFrom("", "/", "/call/", "/call/1/", ".json"),
+      fc.constantFrom("POST", "GET", "DELETE", "PATCH"),
+      fc.boolean(),
+      encodedUuid,
+    );
+    const seen = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(shape, async ([words, at, before, after, tail, method, withAuth, { uuid, text }]) => {
+        const i = at % (words.length + 1);
+        const head = words.slice(0, i).join("/");
+        const rest = words.slice(i).join("/");
+        const path = `/${head}${head ? before : ""}${text}${rest ? after : ""}${rest}${tail}`;
+        const headers: Record<string, string> = { "content-type": "application/json" };
+        if (withAuth) headers.authorization = owner.auth;
+        const res = await call(path, { method, headers, body: method === "GET" ? undefined : "{}" });
+        seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
+        const answer = await answerText(res);
+        if (res.status >= 500) throw new Error(`${method} ${path}: ${answer}`);
+        if (holdsUuid(answer, uuid)) throw new Error(`${method} ${path} echoes the uuid: ${answer}`);
+      }),
+      { numRuns: 200 },
+    );
+    // The property reached the 404 handler, not only other answers.
+    expect(seen.get(404) ?? 0).toBeGreaterThan(20);
   });
 });
