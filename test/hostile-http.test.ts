@@ -19,6 +19,7 @@ import {
   type ServiceJson,
   type TriggerJson,
   type User,
+  uniqueName,
 } from "./helpers/api";
 
 type Envelope<T> = { meta: { total_count: number }; objects: T[] };
@@ -543,5 +544,89 @@ describe("a mistyped trigger URL: no answer repeats the trigger uuid", () => {
     );
     // The property reached the 404 handler, not only other answers.
     expect(seen.get(404) ?? 0).toBeGreaterThan(20);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// 3. Lone UTF-16 surrogates are not text
+// ---------------------------------------------------------------------------
+
+/** A JSON body as text, with `\u` escapes kept as written (JSON.stringify would write them for us). */
+function jsonText(user: User, method: string, path: string, text: string): Promise<Response> {
+  return withCreds(user, method, path, { "content-type": "application/json" }, text);
+}
+
+const LONE: [string, string][] = [
+  ["a lone high surrogate", "\\ud800"],
+  ["a lone low surrogate", "\\udc00"],
+  ["a high surrogate followed by a letter", "\\uD83Dx"],
+  ["two high surrogates", "\\ud83d\\ud83d"],
+  ["a pair in the wrong order", "\\ude00\\ud83d"],
+  ["a high surrogate at the end of a longer string", "deploy \\udbff"],
+];
+
+describe("lone UTF-16 surrogates in JSON strings: 400 naming the field, nothing stored", () => {
+  it.each(LONE)("%s in a trigger name (create): 400 naming name", async (_w, escaped) => {
+    const before = await triggerCount(svc);
+    const r = await jsonText(owner, "POST", `${svc.resource_uri}trigger/`, `{"name":"${escaped}"}`);
+    const message = await expectError(r, 400, /\bname\b/);
+    expect(message).toMatch(/surrogate/i);
+    expect(await triggerCount(svc)).toBe(before);
+  });
+
+  it.each(LONE)("%s in a trigger name (PATCH): 400 naming name, the name unchanged", async (_w, escaped) => {
+    const t = await createTrigger(owner, svc, { name: "unchanged" });
+    const r = await jsonText(owner, "PATCH", t.resource_uri, `{"name":"${escaped}"}`);
+    const message = await expectError(r, 400, /\bname\b/);
+    expect(message).toMatch(/surrogate/i);
+    expect(await triggerName(t)).toBe("unchanged");
+  });
+
+  it.each(LONE)("%s in a service's target (create and PATCH): 400 naming target.username", async (_w, escaped) => {
+    const target = (username: string) =>
+      `{"type":"dockercloud","url":"https://remote.example","username":"${username}","apikey":"k"}`;
+    const before = (await (await as(owner, "GET", "/api/app/v1/service/")).json<Envelope<unknown>>()).meta.total_count;
+    const created = await jsonText(
+      owner,
+      "POST",
+      "/api/app/v1/service/",
+      `{"image":"tutum/hello-world","name":"${uniqueName("svc")}","target":${target(`bob${escaped}`)}}`,
+    );
+    expect(await expectError(created, 400, /target\.username/)).toMatch(/surrogate/i);
+    expect((await (await as(owner, "GET", "/api/app/v1/service/")).json<Envelope<unknown>>()).meta.total_count).toBe(
+      before,
+    );
+    const patched = await jsonText(owner, "PATCH", svc.resource_uri, `{"target":${target(`bob${escaped}`)}}`);
+    expect(await expectError(patched, 400, /target\.username/)).toMatch(/surrogate/i);
+    const after = await (await as(owner, "GET", svc.resource_uri)).json<{ target: unknown }>();
+    expect(after.target).toBeNull();
+  });
+
+  it("anywhere in the body, keys and unknown fields included: 400", async () => {
+    for (const text of ['{"\\ud800":1}', '{"pad":["ok","\\udfff"]}', '{"name":"ok","x":{"y":"\\ud800"}}']) {
+      const r = await jsonText(owner, "POST", `${svc.resource_uri}trigger/`, text);
+      expect(await expectError(r, 400), text).toMatch(/surrogate/i);
+    }
+  });
+
+  it("a valid surrogate pair (an emoji, escaped or in UTF-8) is accepted and stored as written", async () => {
+    const escaped = await jsonText(owner, "POST", `${svc.resource_uri}trigger/`, '{"name":"ship \\ud83d\\ude00"}');
+    expect(escaped.status).toBe(201);
+    expect((await escaped.json<TriggerJson>()).name).toBe("ship \u{1F600}");
+    const utf8 = await jsonText(owner, "POST", `${svc.resource_uri}trigger/`, '{"name":"ship \u{1F680}"}');
+    expect(utf8.status).toBe(201);
+    const t = await utf8.json<TriggerJson>();
+    expect(await triggerName(t)).toBe("ship \u{1F680}");
+    const patched = await jsonText(owner, "PATCH", t.resource_uri, '{"name":"\\uD83D\\uDE80 again"}');
+    expect(patched.status).toBe(200);
+    expect(await triggerName(t)).toBe("\u{1F680} again");
+    const svcCreated = await jsonText(
+      owner,
+      "POST",
+      "/api/app/v1/service/",
+      `{"image":"tutum/hello-world","name":"${uniqueName("svc")}","target":{"type":"dockercloud","url":"https://remote.example","username":"bob\\ud83d\\ude00","apikey":"k"}}`,
+    );
+    expect(svcCreated.status).toBe(201);
+    expect((await svcCreated.json<{ target: { username: string } }>()).target.username).toBe("bob\u{1F600}");
   });
 });
