@@ -36,7 +36,7 @@ const freePort = () =>
 async function api(base, method, path, auth, body) {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { authorization: auth },
+    headers: { authorization: auth, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();

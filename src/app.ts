@@ -1,6 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
-import { redactAnyTriggerPath } from "./domain/action";
+import { hideIds } from "./domain/ids";
 import type { AuthVars } from "./http/auth";
 import { ApiError, errorResponse, SAFE_HEADERS } from "./http/errors";
 import { RouteTable } from "./http/method-not-allowed";
@@ -44,8 +44,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
         Allow: allowed.join(", "),
       });
     }
-    // A mistyped trigger URL must not echo the trigger uuid (the URL's only secret).
-    return errorResponse(404, `no API route at ${redactAnyTriggerPath(c.req.path)}`);
+    // A mistyped trigger URL must not echo the trigger uuid (the URL's only secret), whatever its shape.
+    return errorResponse(404, `no API route at ${hideIds(c.req.path)}`);
   });
 
   app.onError((err, c) => {

@@ -298,7 +298,7 @@ describe("admin API keys", () => {
     const user = await createUser();
     const r = await call(`/api/admin/v1/user/${user.username}/apikey/`, {
       method: "POST",
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-length": "0" },
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json", "content-length": "0" },
       body: "",
     });
     expect(r.status).toBe(201);

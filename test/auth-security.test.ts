@@ -28,9 +28,12 @@ async function expectError(res: Response, status: number, message?: RegExp): Pro
   return body.error as string;
 }
 
-/** A 401 as the SDKs expect it: the Basic challenge and the JSON error. */
+/**
+ * A 401 as the SDKs expect it: the status and the JSON error. The challenge names the ApiKey scheme,
+ * not Basic: a browser would answer Basic with a prompt and keep the credentials (hostile-http.test.ts).
+ */
 async function expect401(res: Response, message?: RegExp): Promise<string> {
-  expect(res.headers.get("www-authenticate")).toMatch(/^Basic realm="[^"]+"$/);
+  expect(res.headers.get("www-authenticate")).toMatch(/^ApiKey realm="[^"]+"$/);
   return expectError(res, 401, message);
 }
 
@@ -84,7 +87,7 @@ describe("401: no or bad credentials on every management route", () => {
     }
   });
 
-  it("no Authorization header: 401, WWW-Authenticate: Basic realm=..., JSON error", async () => {
+  it("no Authorization header: 401, WWW-Authenticate: ApiKey realm=... (no browser prompt), JSON error", async () => {
     const services = await serviceCount(owner);
     const keys = await keyCount(owner);
     for (const [what, method, path, body] of managementRoutes()) {

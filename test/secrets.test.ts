@@ -426,7 +426,8 @@ describe("credentials on management routes", () => {
     expect(res.status, `${what}: ${text}`).toBe(401);
     expect(res.headers.get("content-type"), what).toMatch(/^application\/json/);
     expect(Object.keys(JSON.parse(text)), what).toEqual(["error"]);
-    expect(res.headers.get("www-authenticate"), what).toMatch(/^Basic realm=/);
+    // A challenge no browser answers with a prompt (a Basic one would: hostile-http.test.ts).
+    expect(res.headers.get("www-authenticate"), what).toMatch(/^ApiKey realm=/);
   }
 
   it("refuses missing, malformed, wrong and revoked credentials with 401 JSON and WWW-Authenticate", async () => {
@@ -706,12 +707,27 @@ describe("response headers", () => {
     await add("400 body", as(user, "POST", "/api/app/v1/service/", { target_num_containers: "x" }));
     await add(
       "400 malformed json",
-      call("/api/app/v1/service/", { method: "POST", headers: { authorization: user.auth }, body: "{" }),
+      call("/api/app/v1/service/", {
+        method: "POST",
+        headers: { authorization: user.auth, "content-type": "application/json" },
+        body: "{",
+      }),
+    );
+    await add(
+      "415 form body",
+      call("/api/app/v1/service/", { method: "POST", headers: { authorization: user.auth }, body: "image=nginx" }),
     );
     await add("400 call count", call(`${scaleup.url}abc/`, { method: "POST" }));
     await add("401", call("/api/app/v1/service/"));
     await add("401 admin", call("/api/admin/v1/user/"));
     await add("403", as(other, "GET", `/api/app/v1/${user.username}/service/`));
+    await add(
+      "403 cross-site",
+      call(svc.resource_uri, {
+        method: "DELETE",
+        headers: { authorization: user.auth, origin: "https://evil.example" },
+      }),
+    );
     await add("404 route", call("/api/nothing/here/"));
     await add("404 service", as(user, "GET", `/api/app/v1/service/${crypto.randomUUID()}/`));
     await add("404 call", call(`${svc.resource_uri}trigger/${crypto.randomUUID()}/call/`, { method: "POST" }));
@@ -721,7 +737,11 @@ describe("response headers", () => {
     await add("429 call", call(trigger.url, { method: "POST" }));
     await add(
       "413",
-      call("/api/app/v1/service/", { method: "POST", headers: { authorization: user.auth }, body: "x".repeat(70_000) }),
+      call("/api/app/v1/service/", {
+        method: "POST",
+        headers: { authorization: user.auth, "content-type": "application/json" },
+        body: "x".repeat(70_000),
+      }),
     );
     await add("413 call", call(`${scaleup.url}1/`, { method: "POST", body: "x".repeat(70_000) }));
     await add("200 delete trigger", as(user, "DELETE", `${svc.resource_uri}trigger/${trigger.uuid}/`));
@@ -745,7 +765,7 @@ describe("response headers", () => {
       const text = await r.text();
       expect(() => JSON.parse(text), label).not.toThrow();
     }
-    expect([...seen].sort()).toEqual([200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 429, 503]);
+    expect([...seen].sort()).toEqual([200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 415, 429, 503]);
   });
 });
 

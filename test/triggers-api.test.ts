@@ -178,7 +178,11 @@ describe("create trigger, as each client sends it", () => {
 
   it("without credentials answers 401; with a wrong key answers 401", async () => {
     const { user, svc } = await setup();
-    const none = await call(`${svc.resource_uri}trigger/`, { method: "POST", body: "{}" });
+    const none = await call(`${svc.resource_uri}trigger/`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
     await expectJsonError(none, 401);
     const wrong = await asPython(
       { ...user, auth: `Basic ${btoa(`${user.username}:nope`)}` },

@@ -60,11 +60,6 @@ export function redactTriggerPath(path: string): string {
   return path.replace(/\/trigger\/[^/]+\/call\//, "/trigger/[redacted]/call/");
 }
 
-/** Any path under a trigger, with its uuid hidden: for answers to paths that match no route. */
-export function redactAnyTriggerPath(path: string): string {
-  return path.replace(/\/trigger\/[^/]+/, "/trigger/[redacted]");
-}
-
 export function serializeAction(namespace: string, row: ActionRow) {
   const finished = FINISHED_STATES.includes(row.state);
   return {

@@ -8,7 +8,14 @@ import { ApiError } from "./errors";
 
 export type AuthVars = { user: string };
 
-const REALM = { "WWW-Authenticate": 'Basic realm="Docker Cloud API"' };
+/**
+ * The challenge of a 401. Not `Basic`: a browser answers a Basic challenge with a password prompt,
+ * then attaches what was typed to every later request to the host, whichever page makes it: the
+ * ambient credential that cross-site requests ride. The SDKs send Authorization up front and look
+ * only at the status (Python maps 401 to AuthError), so they need no challenge; RFC 9110 still wants
+ * one, so it names `ApiKey`, the Tutum-era scheme the API accepts, which no browser acts on.
+ */
+const REALM = { "WWW-Authenticate": 'ApiKey realm="Docker Cloud API"' };
 
 /**
  * HTTP Basic (or legacy ApiKey) authentication of a user. The key is checked

@@ -1,3 +1,4 @@
+import { refuseCrossSite, refuseFormBody } from "./browser";
 import { ApiError } from "./errors";
 
 /** Bodies over this are refused with 413, on every route. */
@@ -43,7 +44,7 @@ export async function readBody(request: Request): Promise<Uint8Array> {
 
 const tooLarge = () => new ApiError("payload_too_large", `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
 
-const isCallPath = (path: string) => /\/trigger\/[^/]+\/call\/(?:[^/]+\/)?$/.test(path);
+export const isCallPath = (path: string) => /\/trigger\/[^/]+\/call\/(?:[^/]+\/)?$/.test(path);
 
 /**
  * Prepares a request for routing. Clients disagree on headers and bodies
@@ -51,6 +52,8 @@ const isCallPath = (path: string) => /\/trigger\/[^/]+\/call\/(?:[^/]+\/)?$/.tes
  * Content-Type and `{}` on GET and DELETE), so: bodies on GET/DELETE are
  * dropped; other bodies are read (bounded) and declared JSON, an empty one
  * being `{}`. Trigger calls keep their raw body: it travels with the operation.
+ * Before any of that, other routes refuse what a page on another site can make a browser send
+ * (browser.ts): a state-changing request marked cross-site (403), a form-type body (415).
  */
 export async function normalizeRequest(request: Request): Promise<Request> {
   const url = new URL(request.url);
@@ -60,6 +63,8 @@ export async function normalizeRequest(request: Request): Promise<Request> {
   url.pathname = path;
 
   if (isCallPath(path)) return pathChanged ? new Request(url, request) : request;
+  await refuseCrossSite(request);
+  refuseFormBody(request);
   if (method === "GET" || method === "HEAD" || method === "DELETE" || method === "OPTIONS") {
     // A DELETE's body is ignored (the Go SDK sends {}), but like every body it is held to the limit.
     if (method === "DELETE" && request.body) await readBody(request);
@@ -90,14 +95,48 @@ export function utf8Body(bytes: Uint8Array, what = "request body"): string {
 
 function checkJsonObject(bytes: Uint8Array): void {
   let value: unknown;
+  const text = utf8Body(bytes);
   try {
-    value = JSON.parse(utf8Body(bytes));
-  } catch (err) {
-    if (err instanceof ApiError) throw err;
+    value = JSON.parse(text);
+  } catch {
     throw new ApiError("bad_request", "invalid request body: Malformed JSON in request body");
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     const got = value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
     throw new ApiError("bad_request", `invalid request body: expected a JSON object, received ${got}`);
   }
+  // Only a \uD800-\uDFFF escape can make a lone surrogate: UTF-8 cannot (utf8Body refuses it).
+  const where = /\\u[dD][89a-fA-F]/.test(text) ? loneSurrogate(value) : null;
+  if (where !== null) {
+    throw new ApiError(
+      "bad_request",
+      `invalid request body: ${where}: holds a lone UTF-16 surrogate (an unpaired \\uD800-\\uDFFF escape), ` +
+        "which is not text; send the character in UTF-8, or escaped as a surrogate pair",
+    );
+  }
+}
+
+/**
+ * The field (dotted path, as in validation messages) of a string or key holding a lone
+ * UTF-16 surrogate, or null. JSON.parse accepts `"\ud800"`, but such a string has no UTF-8 form:
+ * stored, it would come back as U+FFFD. Walked without recursion: bodies may nest deeply.
+ */
+function loneSurrogate(root: object): string | null {
+  const stack: [unknown, string][] = [[root, ""]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [value, path] = next;
+    if (typeof value === "string") {
+      if (!value.isWellFormed()) return path;
+      continue;
+    }
+    if (value === null || typeof value !== "object") continue;
+    const entries = Object.entries(value);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i] as [string, unknown];
+      const at = path ? `${path}.${key}` : key;
+      if (!key.isWellFormed()) return `the key ${JSON.stringify(at)}`;
+      stack.push([child, at]);
+    }
+  }
+  return null;
 }

@@ -1,7 +1,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
 import { redactTriggerPath } from "../domain/action";
-import { normalizeUuid } from "../domain/ids";
+import { hideIds, normalizeUuid } from "../domain/ids";
 import { namespaceNameProblem } from "../domain/names";
 import { locateService } from "../durable-objects/locator";
 import { namespaceStub } from "../durable-objects/namespace";
@@ -25,7 +25,7 @@ function parseCount(raw: string | undefined): number | null {
   if (!/^\d{1,6}$/.test(raw) || Number(raw) < 1) {
     throw new ApiError(
       "bad_request",
-      `the count to scale up by must be a whole number of 1 or more, not '${raw.slice(0, 20)}'`,
+      `the count to scale up by must be a whole number of 1 or more, not '${hideIds(raw).slice(0, 20)}'`,
     );
   }
   return Number(raw);

@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
 import type { Context, Handler } from "hono";
 import type { AppEnv } from "../app";
-import { normalizeUuid } from "../domain/ids";
+import { hideIds, normalizeUuid } from "../domain/ids";
 import { namespaceNameProblem } from "../domain/names";
 import { envelope, type Page, parsePage } from "../domain/pagination";
 import { locateService } from "../durable-objects/locator";
@@ -100,7 +100,10 @@ export function listResponse<T>(c: Ctx, page: Page, listing: { total: number; ob
 export function askedNamespace(c: Ctx): string {
   const ns = c.req.param("namespace") ?? c.get("user");
   if (namespaceNameProblem(ns) !== null) {
-    throw new ApiError("forbidden", `namespace '${ns.slice(0, 40)}' does not exist or you are not a member of it`);
+    throw new ApiError(
+      "forbidden",
+      `namespace '${hideIds(ns).slice(0, 40)}' does not exist or you are not a member of it`,
+    );
   }
   return ns;
 }
@@ -108,7 +111,7 @@ export function askedNamespace(c: Ctx): string {
 export function serviceUuidParam(c: Ctx, name = "uuid"): string {
   const raw = c.req.param(name) ?? "";
   const uuid = normalizeUuid(raw);
-  if (!uuid) throw new ApiError("not_found", `Service not found: '${raw.slice(0, 40)}' is not a service uuid`);
+  if (!uuid) throw new ApiError("not_found", `Service not found: '${hideIds(raw).slice(0, 40)}' is not a service uuid`);
   return uuid;
 }
 

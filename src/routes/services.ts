@@ -1,6 +1,6 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
-import { newUuid } from "../domain/ids";
+import { hideIds, newUuid } from "../domain/ids";
 import {
   DEFAULT_MAX_CONTAINERS,
   defaultServiceName,
@@ -241,7 +241,7 @@ function parseBoolean(field: string, raw: string | undefined): boolean | null {
   const v = raw.toLowerCase();
   if (v === "true" || v === "1") return true;
   if (v === "false" || v === "0") return false;
-  throw new ApiError("bad_request", `${field} must be true or false, not '${raw.slice(0, 20)}'`);
+  throw new ApiError("bad_request", `${field} must be true or false, not '${hideIds(raw).slice(0, 20)}'`);
 }
 
 /** A generated or given webhook secret is shown in the answer that set it, and never again. */

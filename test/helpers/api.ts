@@ -62,14 +62,16 @@ export function asPython(user: User, method: string, path: string, body?: unknow
 
 /**
  * A request as the Go SDK sends it: Accept JSON, no Content-Type, `{}` on
- * bodiless calls. (A Request object cannot carry a body on GET; the e2e suite
- * sends Go's `{}` GET bodies over real HTTP.)
+ * bodiless calls. The body goes as bytes: a string body would make the Request
+ * add `Content-Type: text/plain;charset=UTF-8`, which Go never sends. (A Request
+ * object cannot carry a body on GET; the e2e suite sends Go's `{}` GET bodies
+ * over real HTTP.)
  */
 export function asGo(user: User, method: string, path: string, body: unknown = {}): Promise<Response> {
   return call(path, {
     method,
     headers: { authorization: user.auth, accept: "application/json" },
-    body: method === "GET" || method === "HEAD" ? undefined : JSON.stringify(body),
+    body: method === "GET" || method === "HEAD" ? undefined : new TextEncoder().encode(JSON.stringify(body)),
   });
 }
 

@@ -11,7 +11,7 @@ import {
   serializeActionForCaller,
 } from "../../domain/action";
 import { backoffSeconds } from "../../domain/backoff";
-import { newUuid } from "../../domain/ids";
+import { hideIds, newUuid } from "../../domain/ids";
 import type { Page } from "../../domain/pagination";
 import { type ServiceJson, type ServiceRow, serializeService, serviceUri } from "../../domain/service";
 import {
@@ -104,7 +104,7 @@ const REDISPATCH_RETRY_MS = 5_000;
 const QUEUE_BATCH = 100;
 
 const NO_ACCESS = (name: string) =>
-  fail("forbidden", `namespace '${name}' does not exist or you are not a member of it`);
+  fail("forbidden", `namespace '${hideIds(name)}' does not exist or you are not a member of it`);
 const TRIGGER_COLUMNS =
   "uuid, service_uuid, name, operation, created_at, rate_limit, call_count, rejected_count, last_called_at";
 const SERVICE_NOT_FOUND = fail("not_found", "Service not found");
