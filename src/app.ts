@@ -54,7 +54,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
       const message = err.status === 400 ? `invalid request body: ${err.message}` : err.message;
       return errorResponse(err.status, message || "request refused");
     }
-    console.error(`unhandled error on ${c.req.method} ${redactAnyTriggerPath(c.req.path)}`, err);
+    console.error(`unhandled error on ${c.req.method} ${hideIds(c.req.path)}`, err);
     return errorResponse(500, "internal error; the request may be retried");
   });
 
