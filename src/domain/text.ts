@@ -9,6 +9,7 @@
 const UNSAFE_SOURCE =
   "[\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]";
 const UNSAFE = new RegExp(UNSAFE_SOURCE);
+const UNSAFE_ALL = new RegExp(UNSAFE_SOURCE, "g");
 
 const codePoint = (c: string) => `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
 
@@ -25,4 +26,14 @@ export function refuseUnsafeText(field: string) {
     const problem = unsafeTextProblem(field, text);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   };
+}
+
+/**
+ * Text that a user or a target controls, as it is written into a log line: a
+ * JSON string literal, with the unsafe characters escaped too, so it is one
+ * line whatever it holds and a quote inside it cannot end it early:
+ * `ci"\n2026-...` becomes `"ci\"\n2026-..."`.
+ */
+export function quote(text: string): string {
+  return JSON.stringify(text).replace(UNSAFE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

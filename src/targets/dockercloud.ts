@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { quote } from "../domain/text";
 import type { Job } from "../queue/messages";
 import type { DockerCloudSecrets, PublicDockerCloudTarget } from "./config";
 import { isAttemptResult, type TargetResponse, targetFetch } from "./http";
@@ -82,7 +83,7 @@ function remoteAction(res: TargetResponse | AttemptResult, what: string): Attemp
   if (isAttemptResult(res)) return res;
   const outcome = classifyStatus(res.status, res.text);
   const uri = res.headers.get("x-dockercloud-action-uri");
-  return { ...outcome, detail: `${what}: ${outcome.detail}${uri ? `; remote action ${uri}` : ""}` };
+  return { ...outcome, detail: `${what}: ${outcome.detail}${uri ? `; remote action ${quote(uri)}` : ""}` };
 }
 
 const prefix = (what: string, r: AttemptResult): AttemptResult => ({ ...r, detail: `${what}: ${r.detail}` });
