@@ -28,11 +28,11 @@ export function classifyStatus(status: number, answer: string): AttemptResult {
   return { result: "failed", detail: `target answered ${status}${tail}` };
 }
 
-/** A failed request, for the log; its message is quoted. */
-export function describeError(err: unknown, timeoutMs: number): string {
+/** A failed request, for the log; its message is scrubbed of the target's secrets, then quoted. */
+export function describeError(err: unknown, timeoutMs: number, scrub: (text: string) => string = (t) => t): string {
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
     return `no answer within ${timeoutMs} ms`;
   }
   const message = err instanceof Error ? err.message : String(err);
-  return `network error: ${quote(message.slice(0, 160))}`;
+  return `network error: ${quote(scrub(message).slice(0, 160))}`;
 }
