@@ -25,7 +25,7 @@ import {
 const remote = createWorker({ inspectorPort: true, persistPrefix: "dockercloud-e2e-remote-" });
 const local = createWorker({ inspectorPort: true, persistPrefix: "dockercloud-e2e-local-" });
 
-const REMOTE_ACTION_IN_LOG = /remote action (\/api\/audit\/v1\/(?:[a-z0-9]+\/)?action\/[^/\s]+\/)/g;
+const REMOTE_ACTION_IN_LOG = /remote action "(\/api\/audit\/v1\/(?:[a-z0-9]+\/)?action\/[^/\s"]+\/)"/g;
 
 const state = {
   adminToken: "",

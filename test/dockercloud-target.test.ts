@@ -104,7 +104,7 @@ async function setup(opts: { apikey?: string; remoteCount?: number } = {}) {
 
 const remoteBase = (b: User, r: Service) => `/api/app/v1/${b.username}/service/${r.uuid}/`;
 const remoteActionUri = (logs: string, b: User) =>
-  logs.match(new RegExp(`remote action (/api/audit/v1/${b.username}/action/[0-9a-f-]{36}/)`))?.[1];
+  logs.match(new RegExp(`remote action "(/api/audit/v1/${b.username}/action/[0-9a-f-]{36}/)"`))?.[1];
 
 const _readAction = (user: User, uri: string) => readJson<Action>(user, uri);
 const readService = (user: User, uri: string) => readJson<Service>(user, uri);
@@ -285,7 +285,7 @@ describe("docker cloud target: operations", () => {
     const attempts = done.logs.split("\n").filter((l) => /attempt \d+:/.test(l));
     expect(attempts).toHaveLength(2);
     expect(attempts[0]).toMatch(
-      /attempt 1: remote count 1; setting target_num_containers to 4: target answered 503: upstream busy/,
+      /attempt 1: remote count 1; setting target_num_containers to 4: target answered 503: "upstream busy"/,
     );
     expect(attempts[1]).toMatch(/attempt 2: scale to 4: target answered 202/);
     await settleAll(b);

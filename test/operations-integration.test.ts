@@ -101,8 +101,8 @@ describe("retries through the real queue", () => {
     }
     const lines = attemptLines(done);
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/attempt 1: target answered 503: try later/);
-    expect(lines[1]).toMatch(/attempt 2: target answered 503: try later/);
+    expect(lines[0]).toMatch(/attempt 1: target answered 503: "try later"/);
+    expect(lines[1]).toMatch(/attempt 2: target answered 503: "try later"/);
     expect(lines[2]).toMatch(/attempt 3: target answered 200/);
     expect(done.end_date).not.toBeNull();
   });
@@ -121,8 +121,8 @@ describe("retries through the real queue", () => {
     expect(deliveries.every((d) => d.verified)).toBe(true);
     const lines = attemptLines(failed);
     expect(lines).toHaveLength(MAX_ATTEMPTS);
-    expect(lines[MAX_ATTEMPTS - 1]).toMatch(/attempt 4: target answered 500: boom #4/);
-    expect(failed.logs).toMatch(/gave up after 4 attempt\(s\); last error: target answered 500: boom #4/);
+    expect(lines[MAX_ATTEMPTS - 1]).toMatch(/attempt 4: target answered 500: "boom #4"/);
+    expect(failed.logs).toMatch(/gave up after 4 attempt\(s\); last error: target answered 500: "boom #4"/);
     expect(failed.end_date).not.toBeNull();
   });
 
@@ -139,7 +139,7 @@ describe("retries through the real queue", () => {
     expect(deliveries[0]?.action).toBe(action.uuid);
     const lines = attemptLines(failed);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/attempt 1: target answered 400: \{"error":"bad image"\}/);
+    expect(lines[0]).toMatch(/attempt 1: target answered 400: "\{\\"error\\":\\"bad image\\"\}"/);
     expect(failed.logs).not.toMatch(/gave up/);
   });
 });

@@ -178,7 +178,7 @@ describe("operations consumer: transient failures are retried with a capped expo
     [
       "503",
       () => new HttpResponse("down for maintenance", { status: 503 }),
-      /target answered 503: down for maintenance/,
+      /target answered 503: "down for maintenance"/,
     ],
     ["500", () => new HttpResponse(null, { status: 500 }), /target answered 500/],
     ["429", () => new HttpResponse("slow down", { status: 429 }), /target answered 429/],
@@ -253,8 +253,8 @@ describe("operations consumer: transient failures are retried with a capped expo
     const lines = logLines(row);
     expect(lines).toHaveLength(8);
     for (const [i, line] of lines.slice(0, 7).entries())
-      expect(line).toMatch(new RegExp(`attempt ${i + 1}: target answered 503: busy`));
-    expect(lines[7]).toMatch(/gave up after 7 attempt\(s\); last error: target answered 503: busy/);
+      expect(line).toMatch(new RegExp(`attempt ${i + 1}: target answered 503: "busy"`));
+    expect(lines[7]).toMatch(/gave up after 7 attempt\(s\); last error: target answered 503: "busy"/);
   });
 
   it("a message that arrives before the retry is due is acked and performs nothing", async () => {
@@ -303,7 +303,7 @@ describe("operations consumer: answers that end the action", () => {
     expect(row.dispatch).toBe("done");
     const lines = logLines(row);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(new RegExp(`attempt 1: target answered ${status}: rejected with ${status}`));
+    expect(lines[0]).toMatch(new RegExp(`attempt 1: target answered ${status}: "rejected with ${status}"`));
   });
 
   it("a redirect is not followed: acked, Failed", async () => {
@@ -496,9 +496,9 @@ describe("dead-letter consumer (the queue could not start the action)", () => {
     expect(row.dispatch).toBe("done");
     const lines = logLines(row);
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/attempt 1: network error/);
-    expect(lines[1]).toMatch(/attempt 2: target answered 502: upstream exploded/);
-    expect(lines[2]).toMatch(/gave up after 2 attempt\(s\); last error: target answered 502: upstream exploded/);
+    expect(lines[0]).toMatch(/attempt 1: network error: "/);
+    expect(lines[1]).toMatch(/attempt 2: target answered 502: "upstream exploded"/);
+    expect(lines[2]).toMatch(/gave up after 2 attempt\(s\); last error: target answered 502: "upstream exploded"/);
   });
 
   it("the Worker's queue handler routes the -dlq queue to the dead-letter consumer", async () => {

@@ -370,7 +370,7 @@ describe("POST /api/audit/v1/[<ns>/]action/<uuid>/cancel/", () => {
     expect(c.can_be_canceled).toBe(false);
     expect(c.can_be_retried).toBe(true);
     expect(c.end_date).toMatch(RFC1123);
-    expect(c.logs).toContain(`canceled by ${user.username}`);
+    expect(c.logs).toContain(`canceled by "${user.username}"`);
 
     // In progress → 409 JSON (non-namespaced path).
     const heldUuid = held.actionUri.split("/").at(-2) as string;

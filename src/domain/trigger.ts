@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { sha256Hex } from "./crypto";
 import { rfc1123 } from "./dates";
 import { serviceUri } from "./service";
+import { refuseUnsafeText } from "./text";
 
 export const OPERATIONS = ["REDEPLOY", "SCALEUP"] as const;
 export type Operation = (typeof OPERATIONS)[number];
@@ -17,7 +18,8 @@ const rateLimit = z
   .max(MAX_RATE_LIMIT, { error: `rate_limit must be at most ${MAX_RATE_LIMIT} calls per minute` });
 const triggerName = z
   .string({ error: "name must be a string" })
-  .max(255, { error: "name must be at most 255 characters" });
+  .max(255, { error: "name must be at most 255 characters" })
+  .superRefine(refuseUnsafeText("name"));
 
 /**
  * `""` counts as absent (the Go SDK always sends both keys); the operation is

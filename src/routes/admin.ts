@@ -3,6 +3,7 @@ import type { AppEnv } from "../app";
 import { rfc1123 } from "../domain/dates";
 import { namespaceNameProblem } from "../domain/names";
 import { envelope } from "../domain/pagination";
+import { refuseUnsafeText } from "../domain/text";
 import { type DirectoryEntry, directoryStub } from "../durable-objects/directory";
 import { type NamespaceKind, namespaceStub } from "../durable-objects/namespace";
 import { requireAdmin } from "../http/auth";
@@ -26,6 +27,7 @@ const KeyCreate = z
     label: z
       .string({ error: "label must be a string" })
       .max(100, { error: "label must be at most 100 characters" })
+      .superRefine(refuseUnsafeText("label"))
       .optional(),
   })
   .openapi("ApiKeyCreate");

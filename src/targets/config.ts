@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { fromBase64, toBase64 } from "../domain/crypto";
+import { refuseUnsafeText } from "../domain/text";
 
 /**
  * Where a service's operations are sent (the service's `target` field).
@@ -21,8 +22,9 @@ export const DockerCloudTargetInput = z
   .object({
     type: z.literal("dockercloud"),
     url: z.string().max(2048),
-    username: z.string().min(1).max(100),
-    apikey: z.string().min(1).max(256),
+    // Both go into an Authorization header, which cannot carry control characters.
+    username: z.string().min(1).max(100).superRefine(refuseUnsafeText("target.username")),
+    apikey: z.string().min(1).max(256).superRefine(refuseUnsafeText("target.apikey")),
     namespace: z
       .string()
       .regex(NAMESPACE, { error: "target.namespace must be 4 to 30 of a-z0-9" })

@@ -1,7 +1,9 @@
 import { z } from "zod";
+import { toBase64 } from "../domain/crypto";
+import { quote } from "../domain/text";
 import type { Job } from "../queue/messages";
 import type { DockerCloudSecrets, PublicDockerCloudTarget } from "./config";
-import { isAttemptResult, type TargetResponse, targetFetch } from "./http";
+import { isAttemptResult, type TargetFetch, type TargetResponse } from "./http";
 import { HOPS_HEADER } from "./loops";
 import { type AttemptResult, classifyStatus } from "./outcome";
 
@@ -20,28 +22,20 @@ export async function performDockerCloud(
   job: Job,
   target: PublicDockerCloudTarget,
   secrets: DockerCloudSecrets,
-  timeoutMs: number,
+  fetchTarget: TargetFetch,
 ): Promise<AttemptResult> {
   const base = `${target.url.replace(/\/+$/, "")}/api/app/v1/${target.namespace ? `${target.namespace}/` : ""}service/${target.service_uuid ?? job.service.uuid}/`;
   const headers = {
-    authorization: `Basic ${btoa(`${target.username}:${secrets.apikey}`)}`,
+    authorization: `Basic ${toBase64(basicCredentials(target.username, secrets.apikey))}`,
     accept: "application/json",
     "content-type": "application/json",
     "user-agent": "dockercloud-triggers/1 (dockercloud target)",
     // The remote refuses a chain past its limit, so targets that lead back here cannot loop for ever.
     [HOPS_HEADER]: String(job.hops + 1),
   };
-  // A remote may echo the credentials in an error answer; they never reach the action logs.
-  const hidden = [btoa(`${target.username}:${secrets.apikey}`), secrets.apikey];
-  const scrub = (text: string) => hidden.reduce((t, secret) => t.split(secret).join("[redacted]"), text);
-  const send = async (method: string, path: string, body?: unknown) => {
-    const res = await targetFetch(
-      `${base}${path}`,
-      { method, headers, body: body === undefined ? undefined : JSON.stringify(body) },
-      timeoutMs,
-    );
-    return isAttemptResult(res) ? res : { ...res, text: scrub(res.text) };
-  };
+  // fetchTarget scrubs the credentials from whatever the remote answers.
+  const send = (method: string, path: string, body?: unknown) =>
+    fetchTarget(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 
   if (job.kind === "redeploy") {
     const query = job.reuse_volumes === null ? "" : `?reuse_volumes=${job.reuse_volumes}`;
@@ -84,8 +78,12 @@ export async function performDockerCloud(
 function remoteAction(res: TargetResponse | AttemptResult, what: string): AttemptResult {
   if (isAttemptResult(res)) return res;
   const outcome = classifyStatus(res.status, res.text);
-  const uri = res.headers.get("x-dockercloud-action-uri");
-  return { ...outcome, detail: `${what}: ${outcome.detail}${uri ? `; remote action ${uri}` : ""}` };
+  const uri = res.header("x-dockercloud-action-uri");
+  return { ...outcome, detail: `${what}: ${outcome.detail}${uri ? `; remote action ${quote(uri)}` : ""}` };
 }
+
+/** What Basic authentication encodes: "username:apikey" in UTF-8 (RFC 7617). */
+export const basicCredentials = (username: string, apikey: string): Uint8Array =>
+  new TextEncoder().encode(`${username}:${apikey}`);
 
 const prefix = (what: string, r: AttemptResult): AttemptResult => ({ ...r, detail: `${what}: ${r.detail}` });

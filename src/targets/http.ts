@@ -1,40 +1,57 @@
+import type { Scrub } from "../domain/redact";
 import { type AttemptResult, describeError } from "./outcome";
 
 /** Bytes of a target's answer that are read, at most. */
 export const MAX_RESPONSE_READ = 64 * 1024;
 
-export type TargetResponse = { status: number; headers: Headers; text: string };
+/** A target's answer, its secrets already scrubbed. */
+export type TargetResponse = { status: number; text: string; header: (name: string) => string | null };
+
+/** One request to a target; see `targetFetcher`. */
+export type TargetFetch = (url: string, init: RequestInit) => Promise<TargetResponse | AttemptResult>;
 
 /**
- * One request to a target: bounded in time, redirects not followed, the
- * answer read up to a limit. A network error or timeout comes back as a
- * retryable AttemptResult instead of a throw.
+ * Requests to one target: bounded in time, redirects not followed, the answer
+ * read up to a limit, and the target's secrets scrubbed from all that comes
+ * back (the answer, its headers, a network error's message) before anything
+ * can reach a log. A network error or timeout comes back as a retryable
+ * AttemptResult instead of a throw.
  */
-export async function targetFetch(
-  url: string,
-  init: RequestInit,
-  timeoutMs: number,
-): Promise<TargetResponse | AttemptResult> {
-  try {
-    const res = await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
-    return { status: res.status, headers: res.headers, text: await readCapped(res) };
-  } catch (err) {
-    return { result: "retry", detail: describeError(err, timeoutMs) };
-  }
+export function targetFetcher(timeoutMs: number, scrub: Scrub): TargetFetch {
+  return async (url, init) => {
+    try {
+      const res = await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
+      const { text, cut } = await readCapped(res);
+      return {
+        status: res.status,
+        text: scrub(text, cut),
+        header: (name) => {
+          const value = res.headers.get(name);
+          return value === null ? null : scrub(value);
+        },
+      };
+    } catch (err) {
+      return { result: "retry", detail: describeError(err, timeoutMs, scrub) };
+    }
+  };
 }
 
 export const isAttemptResult = (r: TargetResponse | AttemptResult): r is AttemptResult => "result" in r;
 
-async function readCapped(res: Response): Promise<string> {
-  if (!res.body) return "";
+async function readCapped(res: Response): Promise<{ text: string; cut: boolean }> {
+  if (!res.body) return { text: "", cut: false };
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
+  let done = false;
   while (size < MAX_RESPONSE_READ) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
+    const read = await reader.read();
+    if (read.done) {
+      done = true;
+      break;
+    }
+    chunks.push(read.value);
+    size += read.value.byteLength;
   }
   await reader.cancel().catch(() => {});
   const all = new Uint8Array(Math.min(size, MAX_RESPONSE_READ));
@@ -44,5 +61,5 @@ async function readCapped(res: Response): Promise<string> {
     all.set(part, at);
     at += part.byteLength;
   }
-  return new TextDecoder().decode(all);
+  return { text: new TextDecoder().decode(all), cut: !done };
 }

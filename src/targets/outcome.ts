@@ -1,3 +1,5 @@
+import { quote } from "../domain/text";
+
 export type AttemptResult = {
   result: "success" | "retry" | "failed";
   detail: string;
@@ -5,10 +7,17 @@ export type AttemptResult = {
   remoteTarget?: number;
 };
 
-/** 2xx succeeds; 408, 429 and 5xx are worth another try; any other answer fails at once. */
-export function classifyStatus(status: number, excerpt: string): AttemptResult {
-  const text = excerpt.trim().replace(/\s+/g, " ").slice(0, 120);
-  const tail = text ? `: ${text}` : "";
+/** Characters of a target's answer shown in a log line. */
+const EXCERPT = 120;
+
+/**
+ * 2xx succeeds; 408, 429 and 5xx are worth another try; any other answer fails
+ * at once. The answer's excerpt is quoted: the target wrote it.
+ */
+export function classifyStatus(status: number, answer: string): AttemptResult {
+  let text = answer.trim().replace(/\s+/g, " ").slice(0, EXCERPT);
+  if (/[\ud800-\udbff]$/.test(text)) text = text.slice(0, -1); // not half a character
+  const tail = text ? `: ${quote(text)}` : "";
   if (status >= 200 && status < 300) return { result: "success", detail: `target answered ${status}` };
   if (status === 408 || status === 429 || status >= 500) {
     return { result: "retry", detail: `target answered ${status}${tail}` };
@@ -19,10 +28,11 @@ export function classifyStatus(status: number, excerpt: string): AttemptResult {
   return { result: "failed", detail: `target answered ${status}${tail}` };
 }
 
-export function describeError(err: unknown, timeoutMs: number): string {
+/** A failed request, for the log; its message is scrubbed of the target's secrets, then quoted. */
+export function describeError(err: unknown, timeoutMs: number, scrub: (text: string) => string = (t) => t): string {
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
     return `no answer within ${timeoutMs} ms`;
   }
   const message = err instanceof Error ? err.message : String(err);
-  return `network error: ${message.slice(0, 160)}`;
+  return `network error: ${quote(scrub(message).slice(0, 160))}`;
 }

@@ -1,7 +1,7 @@
 import { triggerPublicId } from "../domain/trigger";
 import type { Job } from "../queue/messages";
 import type { WebhookSecrets } from "./config";
-import { isAttemptResult, targetFetch } from "./http";
+import { isAttemptResult, type TargetFetch } from "./http";
 import { HOPS_HEADER } from "./loops";
 import { type AttemptResult, classifyStatus } from "./outcome";
 import { signWebhook } from "./signing";
@@ -42,34 +42,30 @@ export async function webhookPayload(job: Job, now: Date) {
 /**
  * Delivers one attempt to a webhook target, signed per Standard Webhooks with
  * the action uuid as webhook-id, so receivers can drop a repeated delivery.
+ * `send` scrubs the secret from whatever the receiver answers.
  */
 export async function deliverWebhook(
   job: Job,
   url: string,
   secrets: WebhookSecrets,
-  timeoutMs: number,
+  send: TargetFetch,
 ): Promise<AttemptResult> {
   const now = new Date();
   const body = JSON.stringify(await webhookPayload(job, now));
   const timestamp = Math.floor(now.getTime() / 1000);
   const signature = await signWebhook(secrets.secret, job.action.uuid, timestamp, body);
-  const res = await targetFetch(
-    url,
-    {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "user-agent": "dockercloud-triggers/1 (webhook)",
-        "webhook-id": job.action.uuid,
-        "webhook-timestamp": String(timestamp),
-        "webhook-signature": signature,
-        // A webhook URL that is one of our own trigger calls passes the chain on like a Docker Cloud target.
-        [HOPS_HEADER]: String(job.hops + 1),
-      },
-      body,
+  const res = await send(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "user-agent": "dockercloud-triggers/1 (webhook)",
+      "webhook-id": job.action.uuid,
+      "webhook-timestamp": String(timestamp),
+      "webhook-signature": signature,
+      // A webhook URL that is one of our own trigger calls passes the chain on like a Docker Cloud target.
+      [HOPS_HEADER]: String(job.hops + 1),
     },
-    timeoutMs,
-  );
-  // A receiver may echo what it was sent; the secret never reaches the action logs.
-  return isAttemptResult(res) ? res : classifyStatus(res.status, res.text.split(secrets.secret).join("[redacted]"));
+    body,
+  });
+  return isAttemptResult(res) ? res : classifyStatus(res.status, res.text);
 }

@@ -14,6 +14,7 @@ import { backoffSeconds } from "../../domain/backoff";
 import { hideIds, newUuid } from "../../domain/ids";
 import type { Page } from "../../domain/pagination";
 import { type ServiceJson, type ServiceRow, serializeService, serviceUri } from "../../domain/service";
+import { quote } from "../../domain/text";
 import {
   DEFAULT_RATE_LIMIT,
   type Operation,
@@ -647,7 +648,7 @@ export class NamespaceObject extends DurableObject<Env> {
       const joined = this.action(joinable) as ActionRow;
       this.appendLog(
         joinable,
-        `${new Date(now).toISOString()} a call to trigger '${trigger.name}' joined this pending redeploy (${joined.joined_calls} joined)`,
+        `${new Date(now).toISOString()} a call to trigger ${quote(trigger.name)} joined this pending redeploy (${joined.joined_calls} joined)`,
         null,
       );
       action = this.action(joinable) as ActionRow;
@@ -801,7 +802,7 @@ export class NamespaceObject extends DurableObject<Env> {
     if (a.state !== "Pending") {
       return fail("conflict", `only a Pending action can be canceled; this one is ${a.state}`);
     }
-    this.finish(a, "Canceled", `canceled by ${caller}`);
+    this.finish(a, "Canceled", `canceled by ${quote(caller)}`);
     return ok(serializeAction(this.name, this.action(uuid) as ActionRow));
   }
 
