@@ -208,7 +208,7 @@ describe("a call's answer shows only the caller's own trigger", () => {
     const audit = await readJson<Action>(w.owner, first.answer.resource_uri);
     expect(audit).toMatchObject({ trigger: ci.resource_uri, user_agent: ciRunner.ua, ip: ciRunner.ip, method: "POST" });
     expect(audit.path).toMatch(/\/trigger\/\[redacted\]\/call\/$/);
-    expect(audit.logs).toContain(`a call to trigger '${bot.name}' joined this pending redeploy`);
+    expect(audit.logs).toContain(`a call to trigger ${JSON.stringify(bot.name)} joined this pending redeploy`);
   });
 
   it("a call that joins a member's redeploy/: nothing of the member (user, user agent, ip, location, path)", async () => {
