@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { HttpResponse, http } from "msw";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { gate, readJson, WAIT, waitForState } from "./helpers/actions";
+import { ACTION_KEYS, gate, RFC1123, readJson, WAIT, waitForState } from "./helpers/actions";
 import {
   as,
   call,
@@ -53,30 +53,6 @@ type Service = ServiceJson & { target: { secret?: string } | null };
 /** Who makes a request, as the audit log records it. */
 type Identity = { ua: string; ip: string };
 
-const RFC1123 =
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
-/** The audit view's keys: a call's answer keeps them all, so it has one shape whatever it joined. */
-const ACTION_KEYS = [
-  "action",
-  "can_be_canceled",
-  "can_be_retried",
-  "end_date",
-  "ip",
-  "is_user_action",
-  "location",
-  "logs",
-  "method",
-  "object",
-  "path",
-  "resource_uri",
-  "retry_of",
-  "start_date",
-  "state",
-  "trigger",
-  "user",
-  "user_agent",
-  "uuid",
-];
 /** What a call's answer never discloses: who started the action, how, and what happened to it. */
 const UNDISCLOSED = [
   "method",

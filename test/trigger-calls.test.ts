@@ -1,5 +1,6 @@
 import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
+import { ACTION_KEYS, RFC1123 } from "./helpers/actions";
 import {
   as,
   asGo,
@@ -18,29 +19,6 @@ import {
 import { network } from "./helpers/msw";
 
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const RFC1123 =
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
-const ACTION_KEYS = [
-  "action",
-  "can_be_canceled",
-  "can_be_retried",
-  "end_date",
-  "ip",
-  "is_user_action",
-  "location",
-  "logs",
-  "method",
-  "object",
-  "path",
-  "resource_uri",
-  "retry_of",
-  "start_date",
-  "state",
-  "trigger",
-  "user",
-  "user_agent",
-  "uuid",
-];
 
 type Action = {
   uuid: string;

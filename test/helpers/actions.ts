@@ -35,3 +35,30 @@ export const waitForState = <T extends { state: string }>(user: User, uri: strin
     const a = await readJson<T>(user, uri);
     return a.state === state ? a : false;
   }, opts);
+
+/** Docker Cloud's date format, with the literal +0000 the CLI parses. */
+export const RFC1123 =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
+
+/** The keys of an action object, sorted; a call's answer keeps them all, so it has one shape whatever it joined. */
+export const ACTION_KEYS = [
+  "action",
+  "can_be_canceled",
+  "can_be_retried",
+  "end_date",
+  "ip",
+  "is_user_action",
+  "location",
+  "logs",
+  "method",
+  "object",
+  "path",
+  "resource_uri",
+  "retry_of",
+  "start_date",
+  "state",
+  "trigger",
+  "user",
+  "user_agent",
+  "uuid",
+];
