@@ -9,6 +9,8 @@
  * decoded text, and the stretches they came from are replaced.
  */
 
+import { toBase64, toHex } from "./crypto";
+
 /** Replaces every secret in `text`; `cut` says the text was cut at a read limit (a secret may be cut with it). */
 export type Scrub = (text: string, cut?: boolean) => string;
 
@@ -163,13 +165,8 @@ const decodedText = (s: string) =>
     ?.map((u) => u.c)
     .join("") ?? s;
 
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/=+$/, "");
-}
-
-const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+/** Base64 without its padding: the padding is matched separately (`padded`). */
+const base64 = (bytes: Uint8Array) => toBase64(bytes).replace(/=+$/, "");
 
 type Needle = { text: string; padded?: boolean; anyCase?: boolean };
 
@@ -186,7 +183,7 @@ export function secretScrubber(hidden: Hidden): Scrub {
     const standard = base64(bytes);
     needles.push({ text: standard, padded: true });
     needles.push({ text: standard.replace(/\+/g, "-").replace(/\//g, "_"), padded: true });
-    needles.push({ text: hex(bytes), anyCase: true });
+    needles.push({ text: toHex(bytes), anyCase: true });
   }
   const active = needles.filter((n) => n.text !== "");
   if (active.length === 0) return (text) => text;

@@ -4,7 +4,6 @@ import { quote } from "../domain/text";
 import type { Job } from "../queue/messages";
 import type { DockerCloudSecrets, PublicDockerCloudTarget } from "./config";
 import { isAttemptResult, type TargetFetch, type TargetResponse } from "./http";
-import { HOPS_HEADER } from "./loops";
 import { type AttemptResult, classifyStatus } from "./outcome";
 
 /** What is read of the remote service: its count, checked before use. */
@@ -30,8 +29,6 @@ export async function performDockerCloud(
     accept: "application/json",
     "content-type": "application/json",
     "user-agent": "dockercloud-triggers/1 (dockercloud target)",
-    // The remote refuses a chain past its limit, so targets that lead back here cannot loop for ever.
-    [HOPS_HEADER]: String(job.hops + 1),
   };
   // fetchTarget scrubs the credentials from whatever the remote answers.
   const send = (method: string, path: string, body?: unknown) =>

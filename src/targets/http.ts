@@ -14,13 +14,20 @@ export type TargetFetch = (url: string, init: RequestInit) => Promise<TargetResp
  * Requests to one target: bounded in time, redirects not followed, the answer
  * read up to a limit, and the target's secrets scrubbed from all that comes
  * back (the answer, its headers, a network error's message) before anything
- * can reach a log. A network error or timeout comes back as a retryable
- * AttemptResult instead of a throw.
+ * can reach a log; `headers` go on every request. A network error or timeout
+ * comes back as a retryable AttemptResult instead of a throw.
  */
-export function targetFetcher(timeoutMs: number, scrub: Scrub): TargetFetch {
+export function targetFetcher(timeoutMs: number, scrub: Scrub, headers: Record<string, string> = {}): TargetFetch {
   return async (url, init) => {
+    const sent = new Headers(init.headers);
+    for (const [name, value] of Object.entries(headers)) sent.set(name, value);
     try {
-      const res = await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetch(url, {
+        ...init,
+        headers: sent,
+        redirect: "manual",
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       const { text, cut } = await readCapped(res);
       return {
         status: res.status,

@@ -5,6 +5,7 @@ import type { Job } from "../queue/messages";
 import type { DockerCloudSecrets, PublicTarget, TargetSecrets, WebhookSecrets } from "./config";
 import { basicCredentials, performDockerCloud } from "./dockercloud";
 import { targetFetcher } from "./http";
+import { HOPS_HEADER } from "./loops";
 import type { AttemptResult } from "./outcome";
 import { webhookKey } from "./signing";
 import { deliverWebhook } from "./webhook";
@@ -23,8 +24,12 @@ export async function perform(env: Env, job: Job): Promise<AttemptResult> {
       detail: "the target's secret cannot be read (was SECRETS_KEY changed?); set the target again",
     };
   }
-  // Every request to the target goes through one fetcher that scrubs what the target sends back.
-  const send = targetFetcher(config(env).TARGET_TIMEOUT_MS, secretScrubber(secretsSent(job.target, secrets)));
+  // Every request to the target goes through one fetcher: it scrubs what the target sends back, and carries
+  // the hop count, so targets that lead back here (a Docker Cloud API, a webhook at one of our trigger URLs)
+  // are refused past the limit instead of looping for ever.
+  const send = targetFetcher(config(env).TARGET_TIMEOUT_MS, secretScrubber(secretsSent(job.target, secrets)), {
+    [HOPS_HEADER]: String(job.hops + 1),
+  });
   if (job.target.type === "dockercloud") {
     return performDockerCloud(job, job.target, secrets as DockerCloudSecrets, send);
   }

@@ -2,7 +2,6 @@ import { triggerPublicId } from "../domain/trigger";
 import type { Job } from "../queue/messages";
 import type { WebhookSecrets } from "./config";
 import { isAttemptResult, type TargetFetch } from "./http";
-import { HOPS_HEADER } from "./loops";
 import { type AttemptResult, classifyStatus } from "./outcome";
 import { signWebhook } from "./signing";
 
@@ -62,8 +61,6 @@ export async function deliverWebhook(
       "webhook-id": job.action.uuid,
       "webhook-timestamp": String(timestamp),
       "webhook-signature": signature,
-      // A webhook URL that is one of our own trigger calls passes the chain on like a Docker Cloud target.
-      [HOPS_HEADER]: String(job.hops + 1),
     },
     body,
   });

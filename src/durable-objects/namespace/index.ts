@@ -752,7 +752,7 @@ export class NamespaceObject extends DurableObject<Env> {
         a.hops,
       )
       .one();
-    if (!busy) this.scheduleAlarm();
+    if (!busy) this.alarmBy(now);
     return inserted;
   }
 
@@ -1074,6 +1074,17 @@ export class NamespaceObject extends DurableObject<Env> {
     if (due === null || due === this.alarmAt) return;
     this.alarmAt = due;
     void this.ctx.storage.setAlarm(due);
+  }
+
+  /**
+   * Makes sure the alarm runs by `t`, a new deadline, without reading the
+   * table (the call path): an alarm set for `t` or earlier already covers it,
+   * and one that runs early only sets itself again for the earliest deadline.
+   */
+  private alarmBy(t: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= t) return;
+    this.alarmAt = t;
+    void this.ctx.storage.setAlarm(t);
   }
 
   /**
