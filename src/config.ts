@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { canonicalOrigin } from "./targets/loops";
+import { canonicalOrigin } from "./domain/origins";
 
 const seconds = z.coerce.number().min(0).max(43_200);
 

@@ -33,7 +33,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import type { ActionRow } from "../src/domain/action";
 import type { NamespaceObject } from "../src/durable-objects/namespace";
 import { takeDue } from "../src/durable-objects/namespace/dispatch";
-import type { Job } from "../src/queue/messages";
+import type { Job } from "../src/targets/job";
 import { as, call, createService, createTrigger, createUser, type User } from "./helpers/api";
 
 const NUM_RUNS = inject("modelRuns");

@@ -4,13 +4,20 @@ export const ACTION_STATES = ["Pending", "In progress", "Canceling", "Canceled",
 export type ActionState = (typeof ACTION_STATES)[number];
 export const FINISHED_STATES: readonly ActionState[] = ["Canceled", "Success", "Failed"];
 
-/** redeploy; scaleup: add N containers (triggers); scale: reach target_num_containers (the API's scale/). */
-export type ActionKind = "redeploy" | "scaleup" | "scale";
-export const ACTION_LABEL: Record<ActionKind, string> = {
-  redeploy: "Service Redeploy",
-  scaleup: "Service Scale",
-  scale: "Service Scale",
-};
+/**
+ * Every kind of action: redeploy; scaleup: add N containers (triggers); scale:
+ * reach target_num_containers (the API's scale/). A new kind also needs a
+ * migration: the actions table's CHECK lists them (docs/storage.md).
+ */
+export const ACTION_KIND_NAMES = ["redeploy", "scaleup", "scale"] as const;
+export type ActionKind = (typeof ACTION_KIND_NAMES)[number];
+
+/** How the audit log names each kind (Docker Cloud's `action` field), and the type of the webhook it sends. */
+export const ACTION_KINDS = {
+  redeploy: { label: "Service Redeploy", webhook: "service.redeploy" },
+  scaleup: { label: "Service Scale", webhook: "service.scaleup" },
+  scale: { label: "Service Scale", webhook: "service.scale" },
+} as const satisfies Record<ActionKind, { label: string; webhook: string }>;
 
 export type ActionRow = {
   uuid: string;
@@ -43,13 +50,35 @@ export type ActionRow = {
   retry_of: string | null;
   /** The container count a scaling action sets, computed when its first attempt starts. */
   new_target: number | null;
-  /** Docker Cloud target, SCALEUP: the remote count it sets, fixed by the attempt that read it. */
-  remote_target: number | null;
+  /** JSON its target's adapter keeps between attempts (e.g. the remote count a SCALEUP sets), or null. */
+  target_state: string | null;
   /** Set while an attempt runs, so a duplicate delivery of the same message does not run it twice. */
   attempt_started_at: number | null;
   /** The action's next deadline while it may run (see durable-objects/namespace/dispatch.ts). */
   due_at: number | null;
   /** X-DockerCloud-Hops of the request that created it; its target sends hops + 1. */
+  hops: number;
+};
+
+export type ActionFilters = {
+  uuid?: string;
+  uuid__startswith?: string;
+  state?: string;
+  object?: string;
+  start_date__gte?: number;
+  start_date__lte?: number;
+  end_date__gte?: number;
+  end_date__lte?: number;
+};
+
+/** What a request tells about itself, for the audit log. */
+export type RequestMeta = {
+  method: string;
+  path: string;
+  user_agent: string | null;
+  ip: string | null;
+  location: string | null;
+  /** X-DockerCloud-Hops of the request: how many targets passed the operation on to get here. */
   hops: number;
 };
 
@@ -66,7 +95,7 @@ export function serializeAction(namespace: string, row: ActionRow) {
     uuid: row.uuid,
     resource_uri: actionUri(namespace, row.uuid),
     object: row.object,
-    action: ACTION_LABEL[row.kind],
+    action: ACTION_KINDS[row.kind].label,
     method: row.method,
     path: row.path,
     user: row.user,

@@ -3,6 +3,9 @@ export const newUuid = (): string => crypto.randomUUID();
 
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
+/** Any uuid, any version, either case: how a client may name a service of another server. */
+export const ANY_UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
 export function isUuid4(value: string): boolean {
   return UUID4.test(value);
 }

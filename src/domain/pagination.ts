@@ -13,6 +13,9 @@ export type ListMeta = {
 
 export type Envelope<T> = { meta: ListMeta; objects: T[] };
 
+/** One page of a list and the total it is a page of; routes wrap it in the envelope. */
+export type Listing<T> = { total: number; objects: T[] };
+
 /**
  * `limit` defaults to 25 and is capped at 100; meta.limit shows the value
  * applied. A limit of 0 is refused: with a non-null `next` it would make the

@@ -1,6 +1,4 @@
 import { z } from "@hono/zod-openapi";
-import type { PublicTarget } from "../targets/config";
-import { TargetInput } from "../targets/config";
 import { rfc1123 } from "./dates";
 
 export const SERVICE_STATES = [
@@ -42,22 +40,44 @@ const stackName = z
   .string({ error: "stack must be a string" })
   .regex(SERVICE_NAME, { error: "stack must be 1 to 64 letters, digits, '-' or '_'" });
 
-/** Every field is optional on create (image or name is checked by the route) and on PATCH. */
-const serviceFields = {
+/**
+ * The fields of a service a client sets, every one optional on create (image
+ * or name is checked by the route) and on PATCH. `target` is added by the
+ * routes, from the target registry.
+ */
+export const serviceFields = {
   image: imageName("image").optional(),
   image_name: imageName("image_name").optional(),
   name: serviceName.optional(),
   target_num_containers: count("target_num_containers").optional(),
   max_num_containers: count("max_num_containers").min(1, { error: "max_num_containers must be 1 or more" }).optional(),
   stack: stackName.nullable().optional(),
-  target: TargetInput.optional(),
 };
 
-export const ServiceCreate = z.object(serviceFields).openapi("ServiceCreate");
-export type ServiceCreate = z.infer<typeof ServiceCreate>;
+/** A target as the API shows it: its adapter's public view, flat, with `type` and never a secret. */
+export type PublicTarget = { type: string; [field: string]: string | number | boolean | null };
 
-export const ServicePatch = z.object(serviceFields).openapi("ServicePatch");
-export type ServicePatch = z.infer<typeof ServicePatch>;
+/** A service as the routes hand it over: validated, target already sealed. */
+export type NewService = {
+  uuid: string;
+  name: string;
+  image_name: string | null;
+  image_tag: string | null;
+  stack: string | null;
+  target_num_containers: number;
+  max_num_containers: number;
+  target_public: PublicTarget | null;
+  target_sealed: string | null;
+};
+export type ServiceChanges = Partial<Omit<NewService, "uuid">>;
+
+export type ServiceFilters = {
+  uuid?: string;
+  uuid__startswith?: string;
+  name?: string;
+  stack__name?: string;
+  state?: string;
+};
 
 /** "registry:5000/team/app:1.2" -> { image_name: "registry:5000/team/app:1.2", image_tag: "1.2", base: "app" } */
 export function parseImage(ref: string): { image_name: string; image_tag: string; base: string } {

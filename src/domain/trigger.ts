@@ -1,11 +1,26 @@
 import { z } from "@hono/zod-openapi";
+import type { ActionKind, RequestMeta } from "./action";
 import { sha256Hex } from "./crypto";
 import { rfc1123 } from "./dates";
 import { serviceUri } from "./service";
 import { refuseUnsafeText } from "./text";
 
-export const OPERATIONS = ["REDEPLOY", "SCALEUP"] as const;
-export type Operation = (typeof OPERATIONS)[number];
+/**
+ * Every trigger operation. A new one also needs a migration: the triggers
+ * table's CHECK lists them (docs/storage.md).
+ */
+export const OPERATION_NAMES = ["REDEPLOY", "SCALEUP"] as const;
+export type Operation = (typeof OPERATION_NAMES)[number];
+
+/**
+ * What a call of each operation does: the kind of action it creates, whether
+ * it takes a count (.../call/N/), and whether it joins a pending action of the
+ * same kind (a redeploy not yet started deploys the latest image anyway).
+ */
+export const OPERATIONS = {
+  REDEPLOY: { action: "redeploy", counted: false, joins: true },
+  SCALEUP: { action: "scaleup", counted: true, joins: false },
+} as const satisfies Record<Operation, { action: ActionKind; counted: boolean; joins: boolean }>;
 
 /** Calls a trigger accepts per minute unless told otherwise. */
 export const DEFAULT_RATE_LIMIT = 30;
@@ -34,10 +49,14 @@ export const TriggerCreate = z
       .nullable()
       .optional()
       .transform((v, ctx) => {
-        if (v === undefined || v === null || v === "") return "REDEPLOY" as Operation;
+        if (v === undefined || v === null || v === "") return "REDEPLOY" satisfies Operation;
         const upper = v.toUpperCase();
-        if ((OPERATIONS as readonly string[]).includes(upper)) return upper as Operation;
-        ctx.addIssue({ code: "custom", message: `operation must be REDEPLOY or SCALEUP, not '${v.slice(0, 40)}'` });
+        const known = OPERATION_NAMES.find((name) => name === upper);
+        if (known) return known;
+        ctx.addIssue({
+          code: "custom",
+          message: `operation must be ${OPERATION_NAMES.join(" or ")}, not '${v.slice(0, 40)}'`,
+        });
         return z.NEVER;
       }),
   })
@@ -48,6 +67,20 @@ export const TriggerPatch = z
   .object({ name: triggerName.optional(), rate_limit: rateLimit.optional() })
   .openapi("TriggerPatch");
 export type TriggerPatch = z.output<typeof TriggerPatch>;
+
+export type TriggerFilters = { uuid?: string; uuid__startswith?: string; name?: string };
+
+/** A call of a trigger URL, as the route hands it over. */
+export type TriggerCall = {
+  service: string;
+  trigger: string;
+  /** The Idempotency-Key header, or null. */
+  idempotency_key: string | null;
+  /** The N of .../call/N/, or null. */
+  scale_by: number | null;
+  body: string | null;
+  meta: RequestMeta;
+};
 
 export type TriggerRow = {
   uuid: string;

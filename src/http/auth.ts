@@ -2,7 +2,6 @@ import { createMiddleware } from "hono/factory";
 import { config } from "../config";
 import { secretsEqual } from "../domain/crypto";
 import { namespaceNameProblem } from "../domain/names";
-import { namespaceStub } from "../durable-objects/namespace";
 import { bearerToken, parseAuthorization } from "./credentials";
 import { ApiError } from "./errors";
 
@@ -17,30 +16,39 @@ export type AuthVars = { user: string };
  */
 const REALM = { "WWW-Authenticate": 'ApiKey realm="Docker Cloud API"' };
 
+/** Whether `apikey` is a key of the user `username` (a well-formed namespace name). */
+export type VerifyUser = (env: Env, username: string, apikey: string) => Promise<boolean>;
+
 /**
- * HTTP Basic (or legacy ApiKey) authentication of a user. The key is checked
- * by the user's own object on every request, so a revoked key stops at once.
+ * HTTP Basic (or legacy ApiKey) authentication of a user, checked by
+ * `verifyUser` (the user's own storage) on every request, so a revoked key
+ * stops at once.
  */
-export const requireUser = createMiddleware<{ Bindings: Env; Variables: AuthVars }>(async (c, next) => {
-  const header = c.req.header("authorization");
-  if (!header)
-    throw new ApiError(
-      "unauthorized",
-      "authentication required: send Authorization: Basic base64(username:apikey)",
-      REALM,
-    );
-  const creds = parseAuthorization(header);
-  if (!creds) {
-    throw new ApiError("unauthorized", "malformed Authorization header: expected Basic base64(username:apikey)", REALM);
-  }
-  const valid =
-    namespaceNameProblem(creds.username) === null &&
-    creds.apikey.length <= 256 &&
-    (await namespaceStub(c.env, creds.username).authenticate(creds.apikey));
-  if (!valid) throw new ApiError("unauthorized", "invalid username or API key", REALM);
-  c.set("user", creds.username);
-  await next();
-});
+export const userAuth = (verifyUser: VerifyUser) =>
+  createMiddleware<{ Bindings: Env; Variables: AuthVars }>(async (c, next) => {
+    const header = c.req.header("authorization");
+    if (!header)
+      throw new ApiError(
+        "unauthorized",
+        "authentication required: send Authorization: Basic base64(username:apikey)",
+        REALM,
+      );
+    const creds = parseAuthorization(header);
+    if (!creds) {
+      throw new ApiError(
+        "unauthorized",
+        "malformed Authorization header: expected Basic base64(username:apikey)",
+        REALM,
+      );
+    }
+    const valid =
+      namespaceNameProblem(creds.username) === null &&
+      creds.apikey.length <= 256 &&
+      (await verifyUser(c.env, creds.username, creds.apikey));
+    if (!valid) throw new ApiError("unauthorized", "invalid username or API key", REALM);
+    c.set("user", creds.username);
+    await next();
+  });
 
 /** Bearer ADMIN_TOKEN. A Worker whose token is unset or short serves no admin API at all. */
 export const requireAdmin = createMiddleware<{ Bindings: Env }>(async (c, next) => {

@@ -1,4 +1,5 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ErrorCode, Result } from "../domain/result";
 
 /** Every way a request can fail, mapped to the status Docker Cloud used for it. */
 export const ERROR_STATUS = {
@@ -7,24 +8,12 @@ export const ERROR_STATUS = {
   forbidden: 403,
   quota_exceeded: 403,
   not_found: 404,
-  method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
-  internal: 500,
   unavailable: 503,
-} as const satisfies Record<string, ContentfulStatusCode>;
-
-export type ErrorCode = keyof typeof ERROR_STATUS;
-
-/** A failure a Durable Object reports over RPC (RPC keeps no custom error classes). */
-export type Failure = { ok: false; code: ErrorCode; message: string; headers?: Record<string, string> };
-export type Result<T> = { ok: true; value: T } | Failure;
-
-export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
-export const fail = (code: ErrorCode, message: string, headers?: Record<string, string>): Failure =>
-  headers ? { ok: false, code, message, headers } : { ok: false, code, message };
+} as const satisfies Record<ErrorCode, ContentfulStatusCode>;
 
 /** The one error type of the API; `onError` turns it into `{"error": message}`. */
 export class ApiError extends Error {
@@ -43,10 +32,21 @@ export class ApiError extends Error {
   }
 }
 
-/** Unwraps an RPC result, throwing its failure as an ApiError. */
-export function unwrap<T>(result: Result<T>): T {
-  if (!result.ok) throw new ApiError(result.code, result.message, result.headers);
-  return result.value;
+/**
+ * Unwraps a storage object's answer, throwing its refusal as an ApiError: a
+ * refusal that may succeed later tells when, in Retry-After. `hide` rewrites
+ * a refusal that would tell an unauthorized caller too much.
+ */
+export function unwrap<T>(
+  result: Result<T>,
+  hide?: (failure: { code: ErrorCode; message: string }) => ApiError | null,
+): T {
+  if (result.ok) return result.value;
+  const hidden = hide?.(result);
+  if (hidden) throw hidden;
+  const headers: Record<string, string> =
+    result.retryAfterSeconds === undefined ? {} : { "Retry-After": String(result.retryAfterSeconds) };
+  throw new ApiError(result.code, result.message, headers);
 }
 
 /** Headers every answer carries: JSON that is never sniffed nor cached. */

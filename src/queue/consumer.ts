@@ -1,8 +1,9 @@
 import { config } from "../config";
 import { backoffSeconds } from "../domain/backoff";
+import { OperationMessage } from "../domain/messages";
 import { type NamespaceObject, namespaceStub } from "../durable-objects/namespace";
 import { perform } from "../targets";
-import { type Job, OperationMessage } from "./messages";
+import type { Job } from "../targets/job";
 
 function parse(msg: Message<unknown>): OperationMessage | null {
   const parsed = OperationMessage.safeParse(msg.body);

@@ -2,10 +2,9 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
 import { normalizeUuid } from "../domain/ids";
 import { namespaceStub } from "../durable-objects/namespace";
-import { requireUser } from "../http/auth";
 import { ApiError, unwrap } from "../http/errors";
-import { KeyCreate } from "./admin";
-import { errorResponses, jsonBody, jsonResponse } from "./common";
+import { errorResponses, jsonBody, jsonResponse, requireUser } from "./common";
+import { KeyCreate } from "./schemas";
 
 const security = [{ basicAuth: [] }];
 const tags = ["account"];

@@ -1,9 +1,8 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
-import { ACTION_STATES } from "../domain/action";
+import { ACTION_STATES, type ActionFilters } from "../domain/action";
 import { parseDateFilter } from "../domain/dates";
 import { normalizeUuid } from "../domain/ids";
-import type { ActionFilters } from "../durable-objects/namespace";
 import { namespaceStub } from "../durable-objects/namespace";
 import { ApiError } from "../http/errors";
 import {

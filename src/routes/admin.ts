@@ -2,13 +2,14 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
 import { rfc1123 } from "../domain/dates";
 import { namespaceNameProblem } from "../domain/names";
+import type { NamespaceKind } from "../domain/namespace";
 import { envelope } from "../domain/pagination";
-import { refuseUnsafeText } from "../domain/text";
 import { type DirectoryEntry, directoryStub } from "../durable-objects/directory";
-import { type NamespaceKind, namespaceStub } from "../durable-objects/namespace";
+import { namespaceStub } from "../durable-objects/namespace";
 import { requireAdmin } from "../http/auth";
 import { ApiError, unwrap } from "../http/errors";
 import { type Ctx, errorResponses, jsonBody, jsonResponse, PageQuery, pageOf } from "./common";
+import { KeyCreate } from "./schemas";
 
 const security = [{ adminToken: [] }];
 const tags = ["admin"];
@@ -22,16 +23,6 @@ const nameField = (field: string) =>
 const UserCreate = z.object({ username: nameField("username") }).openapi("AdminUserCreate");
 const OrgCreate = z.object({ name: nameField("name") }).openapi("AdminOrganizationCreate");
 const MemberAdd = z.object({ username: nameField("username") }).openapi("AdminMemberAdd");
-const KeyCreate = z
-  .object({
-    label: z
-      .string({ error: "label must be a string" })
-      .max(100, { error: "label must be at most 100 characters" })
-      .superRefine(refuseUnsafeText("label"))
-      .optional(),
-  })
-  .openapi("ApiKeyCreate");
-
 const NameParam = (name: string) => z.object({ [name]: z.string() });
 
 function entryJson(kind: NamespaceKind, e: { name: string; created_at: number }) {
@@ -242,5 +233,3 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
     },
   );
 }
-
-export { KeyCreate };

@@ -5,7 +5,7 @@ import { hideIds, normalizeUuid } from "../domain/ids";
 import { namespaceNameProblem } from "../domain/names";
 import { locateService } from "../durable-objects/locator";
 import { namespaceStub } from "../durable-objects/namespace";
-import { ApiError } from "../http/errors";
+import { ApiError, unwrap } from "../http/errors";
 import { readBody, utf8Body } from "../http/normalize";
 import { type Ctx, dual, errorResponses, jsonResponse } from "./common";
 import { requestMeta } from "./meta";
@@ -75,9 +75,8 @@ async function callTrigger(c: Ctx): Promise<Response> {
     body: raw.byteLength ? callBody(raw, c.req.header("content-type")) : null,
     meta,
   });
-  if (!result.ok)
-    throw result.code === "not_found" ? notFound() : new ApiError(result.code, result.message, result.headers);
-  return c.json(result.value, 202, { "X-DockerCloud-Action-URI": result.value.resource_uri });
+  const action = unwrap(result, (f) => (f.code === "not_found" ? notFound() : null));
+  return c.json(action, 202, { "X-DockerCloud-Action-URI": action.resource_uri });
 }
 
 export function registerCallRoutes(app: OpenAPIHono<AppEnv>): void {

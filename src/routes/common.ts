@@ -4,12 +4,16 @@ import type { AppEnv } from "../app";
 import { hideIds, normalizeUuid } from "../domain/ids";
 import { namespaceNameProblem } from "../domain/names";
 import { envelope, type Page, parsePage } from "../domain/pagination";
+import type { Result } from "../domain/result";
 import { locateService } from "../durable-objects/locator";
 import { type NamespaceObject, namespaceStub } from "../durable-objects/namespace";
-import { requireUser } from "../http/auth";
-import { ApiError, type Result } from "../http/errors";
+import { userAuth } from "../http/auth";
+import { ApiError, unwrap } from "../http/errors";
 
 export type Ctx = Context<AppEnv>;
+
+/** Basic auth of a user, checked by the user's own namespace object. */
+export const requireUser = userAuth((env, username, apikey) => namespaceStub(env, username).authenticate(apikey));
 
 export const ErrorBody = z.object({ error: z.string() }).openapi("Error");
 export const errorResponses = (...codes: number[]) =>
@@ -137,7 +141,7 @@ export async function serviceScope(c: Ctx, serviceUuid: string): Promise<Service
  * the service, a caller without access learns nothing: the service is not found.
  */
 export function settle<T>(result: Result<T>, scope?: ServiceScope): T {
-  if (result.ok) return result.value;
-  if (scope?.located && result.code === "forbidden") throw new ApiError("not_found", "Service not found");
-  throw new ApiError(result.code, result.message, result.headers);
+  return unwrap(result, (f) =>
+    scope?.located && f.code === "forbidden" ? new ApiError("not_found", "Service not found") : null,
+  );
 }

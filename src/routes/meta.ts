@@ -1,5 +1,5 @@
 import { config } from "../config";
-import type { RequestMeta } from "../durable-objects/namespace";
+import type { RequestMeta } from "../domain/action";
 import { ApiError } from "../http/errors";
 import { HOPS_HEADER, parseHops } from "../targets/loops";
 import type { Ctx } from "./common";

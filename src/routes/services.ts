@@ -4,15 +4,15 @@ import { hideIds, newUuid } from "../domain/ids";
 import {
   DEFAULT_MAX_CONTAINERS,
   defaultServiceName,
+  type NewService,
   parseImage,
   SERVICE_STATES,
-  ServiceCreate,
-  ServicePatch,
+  type ServiceChanges,
 } from "../domain/service";
 import { locatorStub } from "../durable-objects/locator";
-import { type NewService, namespaceStub, type ServiceChanges } from "../durable-objects/namespace";
+import { namespaceStub } from "../durable-objects/namespace";
 import { ApiError } from "../http/errors";
-import { prepareTarget } from "../targets/prepare";
+import { prepareTarget } from "../targets";
 import {
   askedNamespace,
   dual,
@@ -29,6 +29,7 @@ import {
   valid,
 } from "./common";
 import { requestMeta } from "./meta";
+import { ServiceCreate, ServicePatch } from "./schemas";
 
 const tags = ["services"];
 const UuidParam = z.object({ uuid: z.string().openapi({ description: "the service uuid" }) });
@@ -84,11 +85,13 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
         throw new ApiError("bad_request", "invalid request body: give image_name (or image), name, or both");
       const parsed = image ? parseImage(image) : null;
       const uuid = newUuid();
-      const target = await prepareTarget(c.env, input.target ?? null, {
-        origin: new URL(c.req.url).origin,
-        namespace: ns,
-        serviceUuid: uuid,
-      });
+      const target = settle(
+        await prepareTarget(c.env, input.target ?? null, {
+          origin: new URL(c.req.url).origin,
+          namespace: ns,
+          serviceUuid: uuid,
+        }),
+      );
       const service: NewService = {
         uuid,
         name: input.name ?? defaultServiceName(image as string),
@@ -152,11 +155,13 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       const target =
         input.target === undefined
           ? null
-          : await prepareTarget(c.env, input.target, {
-              origin: new URL(c.req.url).origin,
-              namespace: scope.ns,
-              serviceUuid: uuid,
-            });
+          : settle(
+              await prepareTarget(c.env, input.target, {
+                origin: new URL(c.req.url).origin,
+                namespace: scope.ns,
+                serviceUuid: uuid,
+              }),
+            );
       const changes: ServiceChanges = {
         name: input.name,
         stack: input.stack,
@@ -245,7 +250,7 @@ function parseBoolean(field: string, raw: string | undefined): boolean | null {
 }
 
 /** A generated or given webhook secret is shown in the answer that set it, and never again. */
-function withRevealed<T extends { target: unknown }>(service: T, revealed: { secret: string } | null): T {
+function withRevealed<T extends { target: unknown }>(service: T, revealed: Record<string, string> | null): T {
   if (!revealed || !service.target) return service;
   return { ...service, target: { ...(service.target as object), ...revealed } };
 }

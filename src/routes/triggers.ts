@@ -1,7 +1,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
 import { normalizeUuid } from "../domain/ids";
-import { TriggerCreate, TriggerPatch } from "../domain/trigger";
+import { OPERATION_NAMES, TriggerCreate, TriggerPatch } from "../domain/trigger";
 import { ApiError } from "../http/errors";
 import {
   dual,
@@ -34,7 +34,7 @@ const TriggerObject = z
   .object({
     uuid: z.string(),
     name: z.string(),
-    operation: z.enum(["REDEPLOY", "SCALEUP"]),
+    operation: z.enum(OPERATION_NAMES),
     url: z.string().openapi({ description: "root-relative call path; POST to it with no credentials" }),
     resource_uri: z.string(),
     rate_limit: z.number().int().openapi({ description: "calls accepted per minute (ours)" }),

@@ -1,5 +1,6 @@
 import type { Scrub } from "../domain/redact";
-import { type AttemptResult, describeError } from "./outcome";
+import type { Verdict } from "./job";
+import { describeError } from "./outcome";
 
 /** Bytes of a target's answer that are read, at most. */
 export const MAX_RESPONSE_READ = 64 * 1024;
@@ -8,14 +9,14 @@ export const MAX_RESPONSE_READ = 64 * 1024;
 export type TargetResponse = { status: number; text: string; header: (name: string) => string | null };
 
 /** One request to a target; see `targetFetcher`. */
-export type TargetFetch = (url: string, init: RequestInit) => Promise<TargetResponse | AttemptResult>;
+export type TargetFetch = (url: string, init: RequestInit) => Promise<TargetResponse | Verdict>;
 
 /**
  * Requests to one target: bounded in time, redirects not followed, the answer
  * read up to a limit, and the target's secrets scrubbed from all that comes
  * back (the answer, its headers, a network error's message) before anything
  * can reach a log; `headers` go on every request. A network error or timeout
- * comes back as a retryable AttemptResult instead of a throw.
+ * comes back as a retryable verdict instead of a throw.
  */
 export function targetFetcher(timeoutMs: number, scrub: Scrub, headers: Record<string, string> = {}): TargetFetch {
   return async (url, init) => {
@@ -43,7 +44,7 @@ export function targetFetcher(timeoutMs: number, scrub: Scrub, headers: Record<s
   };
 }
 
-export const isAttemptResult = (r: TargetResponse | AttemptResult): r is AttemptResult => "result" in r;
+export const isVerdict = (r: TargetResponse | Verdict): r is Verdict => "result" in r;
 
 async function readCapped(res: Response): Promise<{ text: string; cut: boolean }> {
   if (!res.body) return { text: "", cut: false };

@@ -5,6 +5,8 @@
  * count that every outbound request carries and every inbound operation reads.
  */
 
+import { canonicalOrigin } from "../domain/origins";
+
 /** The hop count of a request sent by a target: 1 + the hop count of the action that sent it. */
 export const HOPS_HEADER = "X-DockerCloud-Hops";
 
@@ -17,25 +19,6 @@ export function parseHops(raw: string | undefined): number | null {
   if (raw === undefined) return 0;
   if (!/^[0-9]{1,64}$/.test(raw)) return null;
   return raw.length > 9 ? Number.MAX_SAFE_INTEGER : Number(raw);
-}
-
-const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-/**
- * An origin as a deployment is reached: scheme, host (case-folded by URL, a
- * trailing dot dropped, every loopback name as one) and port (the default one
- * implied). Null for anything that is not an absolute URL.
- */
-export function canonicalOrigin(raw: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return null;
-  }
-  const host = url.hostname.replace(/\.$/, "");
-  const port = url.port || (url.protocol === "https:" ? "443" : url.protocol === "http:" ? "80" : "");
-  return `${url.protocol}//${LOOPBACK.has(host) ? "loopback" : host}:${port}`;
 }
 
 /** This deployment and the service a target is set on. */

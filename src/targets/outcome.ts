@@ -1,11 +1,5 @@
 import { quote } from "../domain/text";
-
-export type AttemptResult = {
-  result: "success" | "retry" | "failed";
-  detail: string;
-  /** Docker Cloud target, SCALEUP: the remote count this action sets, kept for its retries. */
-  remoteTarget?: number;
-};
+import type { Verdict } from "./job";
 
 /** Characters of a target's answer shown in a log line. */
 const EXCERPT = 120;
@@ -14,7 +8,7 @@ const EXCERPT = 120;
  * 2xx succeeds; 408, 429 and 5xx are worth another try; any other answer fails
  * at once. The answer's excerpt is quoted: the target wrote it.
  */
-export function classifyStatus(status: number, answer: string): AttemptResult {
+export function classifyStatus(status: number, answer: string): Verdict {
   let text = answer.trim().replace(/\s+/g, " ").slice(0, EXCERPT);
   if (/[\ud800-\udbff]$/.test(text)) text = text.slice(0, -1); // not half a character
   const tail = text ? `: ${quote(text)}` : "";

@@ -63,3 +63,18 @@ export async function matchKey(sql: SqlStorage, key: string): Promise<string | n
   for (const k of keys) if (digestsEqual(k.key_hash, hash)) match = k.uuid;
   return match;
 }
+
+/**
+ * Checks an API key against every key of the user, each in constant time.
+ * last_used_at is kept to the minute (`usedAt` remembers the last write per
+ * key), so a busy key does not make every request a write.
+ */
+export async function authenticateKey(sql: SqlStorage, key: string, usedAt: Map<string, number>): Promise<boolean> {
+  const match = await matchKey(sql, key);
+  const now = Date.now();
+  if (match && (usedAt.get(match) ?? 0) < now - 60_000) {
+    sql.exec("UPDATE api_keys SET last_used_at = ? WHERE uuid = ?", now, match);
+    usedAt.set(match, now);
+  }
+  return match !== null;
+}

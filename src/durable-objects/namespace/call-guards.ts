@@ -1,3 +1,5 @@
+import type { ActionKind } from "../../domain/action";
+
 /**
  * The guard rails a leaked or noisy trigger URL needs, as queries on the
  * namespace's storage. Each runs inside the same synchronous block as the
@@ -83,12 +85,13 @@ export function pendingScaleUp(sql: SqlStorage, service: string): number {
     .one().n;
 }
 
-/** The REDEPLOY action of a service still waiting to start, which a new REDEPLOY call joins. */
-export function pendingRedeploy(sql: SqlStorage, service: string): string | null {
+/** The action of this kind of a service still waiting to start, which a new call of the same kind joins. */
+export function pendingOfKind(sql: SqlStorage, service: string, kind: ActionKind): string | null {
   const row = sql
     .exec<{ uuid: string }>(
-      "SELECT uuid FROM actions WHERE service_uuid = ? AND kind = 'redeploy' AND state = 'Pending' ORDER BY seq LIMIT 1",
+      "SELECT uuid FROM actions WHERE service_uuid = ? AND kind = ? AND state = 'Pending' ORDER BY seq LIMIT 1",
       service,
+      kind,
     )
     .toArray()[0];
   return row?.uuid ?? null;

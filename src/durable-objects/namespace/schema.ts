@@ -138,4 +138,13 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE actions ADD COLUMN hops INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    id: 5,
+    name: "per-action target state as opaque JSON, replacing the Docker Cloud target's remote_target",
+    sql: `
+      ALTER TABLE actions ADD COLUMN target_state TEXT;
+      UPDATE actions SET target_state = json_object('remote_count', remote_target) WHERE remote_target IS NOT NULL;
+      ALTER TABLE actions DROP COLUMN remote_target;
+    `,
+  },
 ];

@@ -1,0 +1,213 @@
+import {
+  type ActionFilters,
+  type ActionJson,
+  type ActionKind,
+  type ActionRow,
+  FINISHED_STATES,
+  type RequestMeta,
+  serializeAction,
+} from "../../domain/action";
+import { newUuid } from "../../domain/ids";
+import type { Listing, Page } from "../../domain/pagination";
+import { fail, ok, type Result } from "../../domain/result";
+import { type ServiceRow, serviceUri } from "../../domain/service";
+import { quote } from "../../domain/text";
+import { headOf, OPEN_STATES_SQL, releaseHead } from "./dispatch";
+import { atLeast, atMost, equals, selectPage, startsWith } from "./listing";
+import type { Scheduler } from "./scheduler";
+
+export const ACTION_NOT_FOUND = fail("not_found", "Action not found");
+
+/** An action to record, as the call, a service operation or a retry describes it. */
+export type NewAction = {
+  service: ServiceRow;
+  kind: ActionKind;
+  trigger: { uuid: string; name: string; uri: string } | null;
+  user: string | null;
+  meta: RequestMeta;
+  scaleBy: number | null;
+  body: string | null;
+  reuseVolumes: boolean | null;
+  retryOf: string | null;
+  hops: number;
+};
+
+/**
+ * The audit trail of a namespace: the `actions` table. Actions are recorded
+ * here, in call order per service; their logs grow here; they end here, which
+ * lets the next action of their service go.
+ */
+export class Actions {
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly ns: () => string,
+    private readonly scheduler: Scheduler,
+    /** How long a claimed action may take to start before the alarm hands it out again. */
+    private readonly leaseMs: () => number,
+  ) {}
+
+  row(uuid: string): ActionRow | undefined {
+    return this.sql.exec<ActionRow>("SELECT * FROM actions WHERE uuid = ?", uuid).toArray()[0];
+  }
+
+  json(row: ActionRow): ActionJson {
+    return serializeAction(this.ns(), row);
+  }
+
+  /**
+   * Records a Pending action. Only the first unfinished action of a service is
+   * handed to the queue (due now); the others wait their turn.
+   */
+  insert(a: NewAction): ActionRow {
+    const now = Date.now();
+    const busy = headOf(this.sql, a.service.uuid) !== undefined;
+    const inserted = this.sql
+      .exec<ActionRow>(
+        `INSERT INTO actions (uuid, service_uuid, object, trigger_uuid, trigger_name, trigger_uri, kind, method, path,
+         user, user_agent, ip, location, start_at, state, is_user_action, scale_by, body, dispatch, touched_at,
+         reuse_volumes, retry_of, due_at, hops)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       RETURNING *`,
+        newUuid(),
+        a.service.uuid,
+        serviceUri(this.ns(), a.service.uuid),
+        a.trigger?.uuid ?? null,
+        a.trigger?.name ?? null,
+        a.trigger?.uri ?? null,
+        a.kind,
+        a.meta.method,
+        a.meta.path,
+        a.user,
+        a.meta.user_agent,
+        a.meta.ip,
+        a.meta.location,
+        now,
+        a.user === null ? 0 : 1,
+        a.scaleBy,
+        a.body,
+        busy ? "waiting" : "ready",
+        now,
+        a.reuseVolumes === null ? null : a.reuseVolumes ? 1 : 0,
+        a.retryOf,
+        busy ? null : now,
+        a.hops,
+      )
+      .one();
+    if (!busy) this.scheduler.runBy(now);
+    return inserted;
+  }
+
+  /** Adds a line to an action's log (and, when given, makes `error` its last error). */
+  appendLog(uuid: string, line: string, error: string | null, extra?: { sets: string; args: SqlStorageValue[] }): void {
+    this.sql.exec(
+      `UPDATE actions SET logs = CASE WHEN logs = '' THEN ? ELSE logs || char(10) || ? END,
+         last_error = COALESCE(?, last_error), touched_at = ?${extra ? `, ${extra.sets}` : ""} WHERE uuid = ?`,
+      line,
+      line,
+      error,
+      Date.now(),
+      ...(extra?.args ?? []),
+      uuid,
+    );
+  }
+
+  /**
+   * Ends an action and lets the next action of its service go if it is now
+   * the head: handed to the queue by the alarm or, with `claimNext`, claimed
+   * by the caller (its uuid is returned) so it runs without a queue round trip.
+   */
+  finish(
+    a: { uuid: string; service_uuid: string },
+    state: "Success" | "Failed" | "Canceled",
+    reason: string | null,
+    claimNext = false,
+  ): string | null {
+    const now = Date.now();
+    if (reason) this.appendLog(a.uuid, `${new Date(now).toISOString()} ${reason}`, reason);
+    this.sql.exec(
+      "UPDATE actions SET state = ?, end_at = ?, dispatch = 'done', due_at = NULL, attempt_started_at = NULL WHERE uuid = ?",
+      state,
+      now,
+      a.uuid,
+    );
+    const claimed = releaseHead(this.sql, a.service_uuid, now, claimNext ? { leaseMs: this.leaseMs() } : null);
+    this.scheduler.reschedule();
+    return claimed;
+  }
+
+  /** Fails every unfinished action of a service (it is being terminated). */
+  failOpen(serviceUuid: string, reason: string): void {
+    const open = this.sql
+      .exec<{ uuid: string; service_uuid: string }>(
+        `SELECT uuid, service_uuid FROM actions WHERE service_uuid = ? AND state IN ${OPEN_STATES_SQL}`,
+        serviceUuid,
+      )
+      .toArray();
+    for (const a of open) this.finish(a, "Failed", reason);
+  }
+
+  list(filters: ActionFilters, page: Page): Listing<ActionJson> {
+    const { total, rows } = selectPage<ActionRow>(this.sql, {
+      columns: "*",
+      table: "actions",
+      where: [
+        equals("uuid", filters.uuid?.toLowerCase()),
+        startsWith("uuid", filters.uuid__startswith?.toLowerCase()),
+        equals("state", filters.state),
+        equals("object", filters.object),
+        atLeast("start_at", filters.start_date__gte),
+        atMost("start_at", filters.start_date__lte),
+        atLeast("end_at", filters.end_date__gte),
+        atMost("end_at", filters.end_date__lte),
+      ],
+      order: "seq DESC",
+      page,
+    });
+    return { total, objects: rows.map((r) => this.json(r)) };
+  }
+
+  get(uuid: string): Result<ActionJson> {
+    const row = this.row(uuid);
+    return row ? ok(this.json(row)) : ACTION_NOT_FOUND;
+  }
+
+  /** Cancels a Pending action; one already In progress cannot be stopped (409). */
+  cancel(uuid: string, caller: string): Result<ActionJson> {
+    const a = this.row(uuid);
+    if (!a) return ACTION_NOT_FOUND;
+    if (a.state !== "Pending") {
+      return fail("conflict", `only a Pending action can be canceled; this one is ${a.state}`);
+    }
+    this.finish(a, "Canceled", `canceled by ${quote(caller)}`);
+    return ok(this.json(this.row(uuid) as ActionRow));
+  }
+
+  /**
+   * Repeats a finished action as a new one (the way to replay what went to the
+   * dead-letter queue). The new action runs through the same queue and order.
+   */
+  retry(uuid: string, caller: string, meta: RequestMeta, service: (uuid: string) => ServiceRow | undefined) {
+    const a = this.row(uuid);
+    if (!a) return ACTION_NOT_FOUND;
+    if (!FINISHED_STATES.includes(a.state)) {
+      return fail("conflict", `only a Success, Failed or Canceled action can be retried; this one is ${a.state}`);
+    }
+    const svc = service(a.service_uuid);
+    if (!svc) return fail("conflict", "the action's service no longer exists");
+    const retried = this.insert({
+      service: svc,
+      kind: a.kind,
+      trigger: a.trigger_uuid ? { uuid: a.trigger_uuid, name: a.trigger_name ?? "", uri: a.trigger_uri ?? "" } : null,
+      user: caller,
+      meta,
+      scaleBy: a.scale_by,
+      body: a.body,
+      reuseVolumes: a.reuse_volumes === null ? null : a.reuse_volumes === 1,
+      retryOf: a.uuid,
+      // A retry goes on from where the action was in a chain of targets, so retrying cannot restart a loop.
+      hops: Math.max(a.hops, meta.hops),
+    });
+    this.appendLog(retried.uuid, `${new Date().toISOString()} retry of action ${a.uuid}`, null);
+    return ok(this.json(this.row(retried.uuid) as ActionRow));
+  }
+}

@@ -1,0 +1,179 @@
+import type { ActionRow } from "../../domain/action";
+import type { Listing, Page } from "../../domain/pagination";
+import { fail, ok, type Result } from "../../domain/result";
+import {
+  type NewService,
+  type ServiceChanges,
+  type ServiceFilters,
+  type ServiceJson,
+  type ServiceRow,
+  serializeService,
+} from "../../domain/service";
+import { equals, selectPage, startsWith } from "./listing";
+
+export const SERVICE_NOT_FOUND = fail("not_found", "Service not found");
+
+/**
+ * The service registry of a namespace: the `services` table. What a service
+ * runs (its counts, its state) changes here when an operation succeeds.
+ */
+export class Services {
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly ns: () => string,
+  ) {}
+
+  row(uuid: string): ServiceRow | undefined {
+    return this.sql.exec<ServiceRow>("SELECT * FROM services WHERE uuid = ?", uuid).toArray()[0];
+  }
+
+  json(row: ServiceRow): ServiceJson {
+    return serializeService(this.ns(), row);
+  }
+
+  list(filters: ServiceFilters, page: Page): Listing<ServiceJson> {
+    const { total, rows } = selectPage<ServiceRow>(this.sql, {
+      columns: "*",
+      table: "services",
+      where: [
+        equals("uuid", filters.uuid?.toLowerCase()),
+        startsWith("uuid", filters.uuid__startswith?.toLowerCase()),
+        equals("name", filters.name),
+        equals("stack", filters.stack__name),
+        equals("state", filters.state),
+      ],
+      order: "seq",
+      page,
+    });
+    return { total, objects: rows.map((r) => this.json(r)) };
+  }
+
+  create(input: NewService): Result<ServiceJson> {
+    const problem = this.problem(input);
+    if (problem) return problem;
+    this.sql.exec(
+      `INSERT INTO services (uuid, name, image_name, image_tag, stack, state, target_num_containers,
+         max_num_containers, target_public, target_sealed, created_at)
+       VALUES (?, ?, ?, ?, ?, 'Not running', ?, ?, ?, ?, ?)`,
+      input.uuid,
+      input.name,
+      input.image_name,
+      input.image_tag,
+      input.stack,
+      input.target_num_containers,
+      input.max_num_containers,
+      input.target_public ? JSON.stringify(input.target_public) : null,
+      input.target_sealed,
+      Date.now(),
+    );
+    return ok(this.json(this.row(input.uuid) as ServiceRow));
+  }
+
+  update(row: ServiceRow, changes: ServiceChanges): Result<ServiceJson> {
+    const renamed = changes.name !== undefined || changes.stack !== undefined;
+    const problem = this.problem(
+      {
+        name: changes.name ?? row.name,
+        stack: changes.stack === undefined ? row.stack : changes.stack,
+        target_num_containers: changes.target_num_containers ?? row.target_num_containers,
+        max_num_containers: changes.max_num_containers ?? row.max_num_containers,
+      },
+      renamed ? row.uuid : null,
+    );
+    if (problem) return problem;
+    const sets: string[] = [];
+    const args: (string | number | null)[] = [];
+    const set = (column: string, value: string | number | null | undefined) => {
+      if (value === undefined) return;
+      sets.push(`${column} = ?`);
+      args.push(value);
+    };
+    set("name", changes.name);
+    set("stack", changes.stack);
+    set("image_name", changes.image_name);
+    set("image_tag", changes.image_tag);
+    set("target_num_containers", changes.target_num_containers);
+    set("max_num_containers", changes.max_num_containers);
+    if (changes.target_public !== undefined) {
+      set("target_public", changes.target_public ? JSON.stringify(changes.target_public) : null);
+      set("target_sealed", changes.target_sealed ?? null);
+    }
+    if (sets.length) this.sql.exec(`UPDATE services SET ${sets.join(", ")} WHERE uuid = ?`, ...args, row.uuid);
+    return ok(this.json(this.row(row.uuid) as ServiceRow));
+  }
+
+  /** Deletes a service row; the answer shows it Terminated. */
+  remove(row: ServiceRow): ServiceJson {
+    this.sql.exec("DELETE FROM services WHERE uuid = ?", row.uuid);
+    return this.json({
+      ...row,
+      state: "Terminated",
+      destroyed_at: Date.now(),
+      current_num_containers: 0,
+      running_num_containers: 0,
+      stopped_num_containers: 0,
+    });
+  }
+
+  /** A successful operation, as the registry records it. */
+  apply(a: ActionRow): void {
+    const now = Date.now();
+    if (a.kind === "redeploy") {
+      this.sql.exec(
+        `UPDATE services SET deployed_at = ?, started_at = ?, state = 'Running',
+           current_num_containers = target_num_containers, running_num_containers = target_num_containers,
+           stopped_num_containers = 0
+         WHERE uuid = ?`,
+        now,
+        now,
+        a.service_uuid,
+      );
+      return;
+    }
+    // new_target was fixed when the attempt began, before `a` was read.
+    const target = a.new_target;
+    if (target === null) return;
+    this.sql.exec(
+      `UPDATE services SET target_num_containers = ?, current_num_containers = ?, running_num_containers = ?,
+         state = 'Running', started_at = COALESCE(started_at, ?)
+       WHERE uuid = ?`,
+      target,
+      target,
+      target,
+      now,
+      a.service_uuid,
+    );
+  }
+
+  /**
+   * Why a service may not be stored so: its name (in its stack) is taken by
+   * another service (checked when `except` is given, the service itself, or
+   * always on create), or its count passes its maximum.
+   */
+  private problem(
+    next: { name: string; stack: string | null; target_num_containers: number; max_num_containers: number },
+    except?: string | null,
+  ) {
+    if (except !== null && this.nameTaken(next.name, next.stack, except)) {
+      return fail(
+        "conflict",
+        `a service named '${next.name}' already exists${next.stack ? ` in stack '${next.stack}'` : ""}`,
+      );
+    }
+    if (next.target_num_containers > next.max_num_containers) {
+      return fail(
+        "bad_request",
+        `target_num_containers (${next.target_num_containers}) must not exceed max_num_containers (${next.max_num_containers})`,
+      );
+    }
+    return null;
+  }
+
+  private nameTaken(name: string, stack: string | null, except?: string): boolean {
+    return (
+      this.sql
+        .exec("SELECT 1 FROM services WHERE name = ? AND stack IS ? AND uuid IS NOT ?", name, stack, except ?? null)
+        .toArray().length > 0
+    );
+  }
+}
