@@ -1,6 +1,9 @@
 // `npm run bench`: how fast the trigger call path is, against the runtime's
-// own ceiling, measured side by side in one run on the local workerd runtime
-// (Miniflare's API, user worker socket exposed directly: no dev proxy).
+// own ceiling and its floor, measured side by side in one run on the local
+// workerd runtime (Miniflare's API, user worker socket exposed directly: no dev
+// proxy). The floor is a Worker of the benchmark's own (bench/floor/worker.js)
+// run as a second worker of the same Miniflare instance: one Durable Object RPC
+// and one SQLite insert per request, the least an accepted call must pay.
 // Load comes from a separate process (bench/load.mjs, autocannon) over
 // loopback; a Standard Webhooks receiver in this process verifies deliveries.
 // Prints a table and writes bench/results.json. Exits non-zero only when the
@@ -103,6 +106,15 @@ async function main() {
       root: ROOT,
       tmp,
       bindings: { MAX_TRIGGERS_PER_SERVICE: "10000" },
+      extraWorkers: [
+        {
+          name: "floor",
+          modules: true,
+          scriptPath: join(ROOT, "bench/floor/worker.js"),
+          modulesRoot: join(ROOT, "bench/floor"),
+          durableObjects: { FLOOR: { className: "FloorObject", useSQLite: true } },
+        },
+      ],
     });
     // Retry delay and batch settings are wrangler.jsonc's: the ones recommended for production.
     results.settings.queue = worker.queueConsumers;
@@ -160,6 +172,25 @@ async function main() {
       paths: missing,
       connections: CONNECTIONS,
       duration: DURATION,
+    });
+
+    // The floor of an accepted call: the bench's own Worker, one RPC to a SQLite-backed Durable Object that
+    // inserts one row, then the answer. Mirrors the call phase below: same connections, duration, method and
+    // body, and as many distinct paths as there are trigger URLs, all naming ONE object, because every
+    // trigger URL of the call phase belongs to the one namespace (benchuser) and so to one NamespaceObject:
+    // its services are rows of that object, not objects of their own. One request first creates the object
+    // and its table, as setup has already woken the namespace's object.
+    const floorBase = worker.urls.floor;
+    const floorPaths = callPaths.map((_, i) => `/benchuser/w${i}`);
+    const warm = await fetch(`${floorBase}${floorPaths[0]}`, { method: "POST", body: "{}" });
+    if (warm.status !== 202) throw new Error(`floor worker → ${warm.status} ${await warm.text()}`);
+    results.sqlite_do_write_floor = await load({
+      url: floorBase,
+      method: "POST",
+      paths: floorPaths,
+      connections: CONNECTIONS,
+      duration: DURATION,
+      body: '{"ref":"main"}',
     });
 
     // 2 and 4. Trigger calls (mixed REDEPLOY and SCALEUP over many services), and deliveries over the same window.
@@ -220,9 +251,12 @@ async function main() {
 
     const b = results.bare;
     const c = results.calls;
+    const f = results.sqlite_do_write_floor;
     results.ratios = {
       call_throughput_vs_bare: ratio(c.rps, b.rps),
       call_p99_vs_bare_p99: ratio(c.p99_ms, b.p99_ms),
+      call_throughput_vs_sqlite_do_write_floor: ratio(c.rps, f.rps),
+      call_p99_vs_sqlite_do_write_floor_p99: ratio(c.p99_ms, f.p99_ms),
       list_p50_10000_vs_10: ratio(results.list[10000].p50_ms, results.list[10].p50_ms),
       list_p99_10000_vs_10: ratio(results.list[10000].p99_ms, results.list[10].p99_ms),
       deliveries_vs_accepted: ratio(results.end_to_end.deliveries_per_s, results.end_to_end.accepted_per_s),
@@ -237,6 +271,7 @@ async function main() {
     const rows = [
       ["bare route (GET /api/health/)", b],
       ["call, unknown trigger (404)", results.call_not_found],
+      ["floor: 1 DO RPC + 1 SQLite insert (bench worker)", f],
       ["trigger calls (202)", c],
       ...LIST_SIZES.map((n) => [`trigger list, ${n} triggers`, results.list[n]]),
     ];

@@ -1,13 +1,19 @@
 // Starts the built Worker on the local workerd runtime through Miniflare's
 // API, with the user worker's socket exposed directly (no development proxy
 // in front of it), state in a temporary folder.
+//
+// extraWorkers: further Workers of the benchmark's own (e.g. bench/floor/),
+// run in the same Miniflare instance, so by the same workerd process, after the
+// product's Worker (which stays the entry worker). Each gets the product's
+// compatibility date and flags unless it names its own, and a direct socket;
+// `urls[name]` is its address.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
-export async function startWorker({ root, tmp, bindings = {}, queueConsumers = {}, inspectorPort }) {
+export async function startWorker({ root, tmp, bindings = {}, queueConsumers = {}, inspectorPort, extraWorkers = [] }) {
   const build = join(tmp, "build");
   execFileSync(
     process.execPath,
@@ -48,15 +54,24 @@ export async function startWorker({ root, tmp, bindings = {}, queueConsumers = {
     ),
     unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
   };
+  const shared = {
+    rootPath: root,
+    resourcePersistencePath: join(tmp, "state"),
+    ...(inspectorPort ? { inspectorPort } : {}),
+  };
+  const extras = extraWorkers.map((extra) => ({
+    compatibilityDate: worker.compatibilityDate,
+    compatibilityFlags: worker.compatibilityFlags,
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+    ...extra,
+  }));
   const mf = new Miniflare(
-    convertV4MiniflareOptions({
-      rootPath: root,
-      ...worker,
-      resourcePersistencePath: join(tmp, "state"),
-      ...(inspectorPort ? { inspectorPort } : {}),
-    }),
+    convertV4MiniflareOptions(extras.length ? { ...shared, workers: [worker, ...extras] } : { ...shared, ...worker }),
   );
   await mf.ready;
-  const url = (await mf.unsafeGetDirectURL()).toString().replace(/\/$/, "");
-  return { mf, url, adminToken, queueConsumers: worker.queueConsumers };
+  const directUrl = async (name) => (await mf.unsafeGetDirectURL(name)).toString().replace(/\/$/, "");
+  const url = await directUrl();
+  const urls = {};
+  for (const extra of extras) urls[extra.name] = await directUrl(extra.name);
+  return { mf, url, urls, adminToken, queueConsumers: worker.queueConsumers };
 }
