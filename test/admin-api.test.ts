@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, admin, as, basic, call, createOrg, createUser, uniqueName } from "./helpers/api";
+import { RFC1123_SHAPE, UUID4 } from "./helpers/formats";
 
 type ErrorBody = { error: string };
 type Envelope<T> = {
@@ -7,9 +8,6 @@ type Envelope<T> = {
   objects: T[];
 };
 type KeyJson = { uuid: string; label: string; created: string | null; last_used: string | null; resource_uri: string };
-
-const RFC1123 = /^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
-const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** An error answer: the status, JSON content type and exactly `{"error": "<non-empty string>"}`. */
 async function expectError(res: Response, status: number, message?: RegExp): Promise<string> {
@@ -105,7 +103,7 @@ describe("admin users", () => {
     const body = await res.json<{ username: string; created: string; resource_uri: string }>();
     expect(body).toEqual({
       username,
-      created: expect.stringMatching(RFC1123),
+      created: expect.stringMatching(RFC1123_SHAPE),
       resource_uri: `/api/admin/v1/user/${username}/`,
     });
 
@@ -329,7 +327,7 @@ describe("admin organizations", () => {
     expect(res.status).toBe(201);
     expect(await res.json()).toEqual({
       name,
-      created: expect.stringMatching(RFC1123),
+      created: expect.stringMatching(RFC1123_SHAPE),
       resource_uri: `/api/admin/v1/organization/${name}/`,
     });
 
@@ -337,7 +335,7 @@ describe("admin organizations", () => {
     expect(get.status).toBe(200);
     expect(await get.json()).toEqual({
       name,
-      created: expect.stringMatching(RFC1123),
+      created: expect.stringMatching(RFC1123_SHAPE),
       resource_uri: `/api/admin/v1/organization/${name}/`,
       members: [],
     });

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { HttpResponse, http } from "msw";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ACTION_KEYS, gate, RFC1123, readJson, WAIT, waitForState } from "./helpers/actions";
+import { ACTION_KEYS, FINISHED, gate, readJson, WAIT, waitForState } from "./helpers/actions";
 import {
   as,
   call,
@@ -15,6 +15,7 @@ import {
   type User,
   uniqueName,
 } from "./helpers/api";
+import { RFC1123 } from "./helpers/formats";
 import { network } from "./helpers/msw";
 
 /**
@@ -65,7 +66,6 @@ const UNDISCLOSED = [
   "logs",
   "retry_of",
 ] as const;
-const FINISHED = ["Success", "Failed", "Canceled"];
 
 /** A uuid as it may show up in text: as issued, and without dashes. */
 const uuidForms = (uuid: string) => [uuid.toLowerCase(), uuid.toLowerCase().replaceAll("-", "")];

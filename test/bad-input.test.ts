@@ -25,6 +25,7 @@
  *   the first is left out of the comparison, the second checked exactly.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, as, call, createOrg, createService, createTrigger, createUser, type User } from "./helpers/api";
 import {
   type Answer,
   allowedMethods,
@@ -51,8 +52,7 @@ import {
   summarize,
   type World,
   waitQuiet,
-} from "./bad-input-support";
-import { ADMIN_TOKEN, as, call, createOrg, createService, createTrigger, createUser, type User } from "./helpers/api";
+} from "./helpers/bad-input";
 
 const api = await loadApi();
 

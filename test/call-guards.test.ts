@@ -3,6 +3,7 @@ import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
 import { gate, readJson, sleep, WAIT, waitForState as waitFor } from "./helpers/actions";
 import { as, call, createService, createTrigger, createUser, type User, uniqueName } from "./helpers/api";
+import { RFC1123 } from "./helpers/formats";
 import { network } from "./helpers/msw";
 
 /**
@@ -12,9 +13,6 @@ import { network } from "./helpers/msw";
  * through the real queue; a held delivery is released well inside the 2 s
  * target timeout, and each test waits for every action it started.
  */
-
-const RFC1123 =
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
 
 type Action = { uuid: string; resource_uri: string; state: string; logs: string; action: string };
 type Service = {

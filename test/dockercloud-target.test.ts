@@ -3,6 +3,7 @@ import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
 import { readJson, sleep, WAIT, waitForState as waitFor } from "./helpers/actions";
 import { as, basic, call, createService, createTrigger, createUser, type User, uniqueName } from "./helpers/api";
+import { RFC1123 } from "./helpers/formats";
 import { network } from "./helpers/msw";
 
 /**
@@ -13,8 +14,6 @@ import { network } from "./helpers/msw";
  */
 
 const REMOTE = "https://remote.example.test";
-const RFC1123 =
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
 
 type Action = { uuid: string; resource_uri: string; state: string; logs: string; user: string | null; action: string };
 type Service = {

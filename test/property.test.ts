@@ -13,6 +13,7 @@
  */
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, basic, call } from "./helpers/api";
 import {
   type Answer,
   answerOf,
@@ -30,8 +31,7 @@ import {
   type World,
   waitQuiet,
   worldValues,
-} from "./bad-input-support";
-import { ADMIN_TOKEN, basic, call } from "./helpers/api";
+} from "./helpers/bad-input";
 
 /** Set to { seed, path } from a failure report to replay that counterexample. */
 const REPLAY: { seed: number; path: string } | undefined = undefined;

@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
+import { FINISHED, sleep } from "./helpers/actions";
 import {
   as,
   call,
@@ -13,10 +14,8 @@ import {
   type User,
   uniqueName,
 } from "./helpers/api";
+import { UUID4 } from "./helpers/formats";
 import { network } from "./helpers/msw";
-
-const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const FINISHED = ["Success", "Failed", "Canceled"];
 
 type Action = { uuid: string; resource_uri: string; state: string; logs: string; path: string; start_date: string };
 type Envelope<T> = { meta: { total_count: number; next: string | null }; objects: T[] };
@@ -66,7 +65,6 @@ async function getService(user: User, svc: ServiceJson): Promise<Record<string, 
 }
 
 const post = (url: string) => call(url, { method: "POST" });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("concurrent creates", () => {
   it("50 concurrent service creates: all 201, distinct uuid4s, all listed, total_count exact", async () => {

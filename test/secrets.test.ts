@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
+import { FINISHED, sleep } from "./helpers/actions";
 import {
   ADMIN_TOKEN,
   admin,
@@ -28,9 +29,6 @@ type Action = {
   trigger: string | null;
   [k: string]: unknown;
 };
-
-const FINISHED = ["Success", "Failed", "Canceled"];
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));

@@ -14,6 +14,7 @@ import {
   type User,
   uniqueName,
 } from "./helpers/api";
+import { RFC1123, UUID4, UUID4_PATTERN } from "./helpers/formats";
 import { network } from "./helpers/msw";
 
 /**
@@ -23,10 +24,6 @@ import { network } from "./helpers/msw";
  * always released well inside the 2 s timeout, and every test waits for all
  * the actions it started, so no delivery outlives its MSW handler.
  */
-
-const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
-const RFC1123 =
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
 
 type Action = {
   uuid: string;
@@ -104,7 +101,7 @@ async function accepted(r: Response, svc: Service, ns: string): Promise<{ body: 
   expect(body.uuid).toBe(svc.uuid);
   expect(body.resource_uri).toBe(`/api/app/v1/${ns}/service/${svc.uuid}/`);
   const actionUri = r.headers.get("x-dockercloud-action-uri") ?? "";
-  expect(actionUri).toMatch(new RegExp(`^/api/audit/v1/${ns}/action/${UUID}/$`));
+  expect(actionUri).toMatch(new RegExp(`^/api/audit/v1/${ns}/action/${UUID4_PATTERN}/$`));
   return { body, actionUri };
 }
 
@@ -425,7 +422,7 @@ describe("POST /api/audit/v1/[<ns>/]action/<uuid>/retry/", () => {
     expect(r.status).toBe(202);
     const fresh = await r.json<Action>();
     expect(fresh.uuid).not.toBe(old.uuid);
-    expect(fresh.uuid).toMatch(new RegExp(`^${UUID}$`));
+    expect(fresh.uuid).toMatch(UUID4);
     expect(fresh.retry_of).toBe(old.uuid);
     expect(r.headers.get("x-dockercloud-action-uri")).toBe(fresh.resource_uri);
     expect(fresh.resource_uri).toBe(`/api/audit/v1/${user.username}/action/${fresh.uuid}/`);

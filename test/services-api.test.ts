@@ -12,12 +12,7 @@ import {
   type User,
   uniqueName,
 } from "./helpers/api";
-
-/** The CLI's test for a full identifier (wire contract), anchored at both ends. */
-const UUID4 = /^[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}$/i;
-/** "Mon, 13 Oct 2014 11:01:43 +0000" */
-const RFC1123 =
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
+import { RFC1123, UUID4_ANY_CASE } from "./helpers/formats";
 
 type Meta = { limit: number; next: string | null; offset: number; previous: string | null; total_count: number };
 type Page = { meta: Meta; objects: ServiceJson[] };
@@ -125,7 +120,7 @@ function expectServiceShape(s: Record<string, unknown>): void {
     expect(v !== null && typeof v === "object" && !Array.isArray(v), `${f} is ${JSON.stringify(v)}`).toBe(true);
   }
   for (const f of DATE_FIELDS) if (s[f] !== null) expect(s[f], f).toMatch(RFC1123);
-  expect(s.uuid).toMatch(UUID4);
+  expect(s.uuid).toMatch(UUID4_ANY_CASE);
   expect(s.resource_uri).toMatch(/^\/api\/app\/v1\/[a-z0-9]+\/service\/[0-9a-f-]{36}\/$/);
   for (const t of s.tags as unknown[]) expect(Object.keys(t as object)).toContain("name");
   for (const e of s.container_envvars as unknown[]) expect(Object.keys(e as object).sort()).toEqual(["key", "value"]);
@@ -277,7 +272,7 @@ describe("create a service", () => {
     const uuids = new Set<string>();
     for (let i = 0; i < 5; i++) {
       const s = await createService(user);
-      expect(s.uuid).toMatch(UUID4);
+      expect(s.uuid).toMatch(UUID4_ANY_CASE);
       expect(s.uuid).toBe(s.uuid.toLowerCase());
       uuids.add(s.uuid);
     }

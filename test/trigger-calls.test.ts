@@ -1,6 +1,6 @@
 import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
-import { ACTION_KEYS, RFC1123 } from "./helpers/actions";
+import { ACTION_KEYS } from "./helpers/actions";
 import {
   as,
   asGo,
@@ -16,9 +16,8 @@ import {
   type User,
   uniqueName,
 } from "./helpers/api";
+import { RFC1123, UUID4 } from "./helpers/formats";
 import { network } from "./helpers/msw";
-
-const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 type Action = {
   uuid: string;

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { as, asGo, call, createService, createTrigger, createUser } from "./helpers/api";
+import { RFC1123_SHAPE } from "./helpers/formats";
 
 describe("trigger flow with no target", () => {
   it("create service -> trigger -> call -> action Success, registry updated", async () => {
@@ -39,6 +40,6 @@ describe("trigger flow with no target", () => {
     }>();
     expect(after.target_num_containers).toBe(4);
     expect(after.state).toBe("Running");
-    expect(after.deployed_datetime).toMatch(/^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000$/);
+    expect(after.deployed_datetime).toMatch(RFC1123_SHAPE);
   });
 });

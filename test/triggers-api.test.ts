@@ -13,8 +13,7 @@ import {
   type User,
   uniqueName,
 } from "./helpers/api";
-
-const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+import { UUID4 } from "./helpers/formats";
 
 type Meta = { limit: number; next: string | null; offset: number; previous: string | null; total_count: number };
 type TriggerList = { meta: Meta; objects: TriggerJson[] };

@@ -4,6 +4,9 @@ import { as, type User } from "./api";
 /** How long a test waits for an action to reach a state. */
 export const WAIT = { timeout: 15_000, interval: 50 };
 
+/** The states an action ends in. */
+export const FINISHED = ["Success", "Failed", "Canceled"];
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Releases for resolvers a test holds; run after each test even when it fails. */
@@ -35,10 +38,6 @@ export const waitForState = <T extends { state: string }>(user: User, uri: strin
     const a = await readJson<T>(user, uri);
     return a.state === state ? a : false;
   }, opts);
-
-/** Docker Cloud's date format, with the literal +0000 the CLI parses. */
-export const RFC1123 =
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
 
 /** The keys of an action object, sorted; a call's answer keeps them all, so it has one shape whatever it joined. */
 export const ACTION_KEYS = [

@@ -7,7 +7,7 @@
 import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { ADMIN_TOKEN, as, call, createOrg, createService, createTrigger, createUser, type User } from "./helpers/api";
+import { ADMIN_TOKEN, as, call, createOrg, createService, createTrigger, createUser, type User } from "./api";
 
 export const KiB = 1024;
 /** The body limit the API documents ("Bodies over this are refused with 413, on every route"). */
