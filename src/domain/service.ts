@@ -130,7 +130,11 @@ export const serviceUri = (namespace: string, uuid: string) => `/api/app/v1/${na
  * `max_num_containers` and `target` (without its secret).
  */
 export function serializeService(namespace: string, row: ServiceRow) {
-  const target = row.target_public ? (JSON.parse(row.target_public) as PublicTarget) : null;
+  // Two halves, so each stays short; the keys keep their alphabetical order.
+  return { ...attributesAtoM(row), ...attributesNtoZ(namespace, row) };
+}
+
+function attributesAtoM(row: ServiceRow) {
   return {
     autodestroy: "OFF",
     autoredeploy: false,
@@ -165,6 +169,12 @@ export function serializeService(namespace: string, row: ServiceRow) {
     max_num_containers: row.max_num_containers,
     memory: null,
     memory_swap: null,
+  };
+}
+
+function attributesNtoZ(namespace: string, row: ServiceRow) {
+  const target = row.target_public ? (JSON.parse(row.target_public) as PublicTarget) : null;
+  return {
     name: row.name,
     net: "bridge",
     nickname: row.name,
