@@ -1,3 +1,4 @@
+import { readAtMost } from "../domain/bytes";
 import { refuseCrossSite, refuseFormBody } from "./browser";
 import { ApiError } from "./errors";
 
@@ -20,26 +21,10 @@ export async function readBody(request: Request): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
   if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  // One byte past the limit is enough to know the body is too large.
+  const { bytes } = await readAtMost(request.body, MAX_BODY_BYTES + 1);
+  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge();
+  return bytes;
 }
 
 const tooLarge = () => new ApiError("payload_too_large", `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);

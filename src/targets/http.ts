@@ -1,3 +1,4 @@
+import { readAtMost } from "../domain/bytes";
 import type { Scrub } from "../domain/redact";
 import type { Verdict } from "./job";
 import { describeError } from "./outcome";
@@ -48,26 +49,6 @@ export const isVerdict = (r: TargetResponse | Verdict): r is Verdict => "result"
 
 async function readCapped(res: Response): Promise<{ text: string; cut: boolean }> {
   if (!res.body) return { text: "", cut: false };
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let done = false;
-  while (size < MAX_RESPONSE_READ) {
-    const read = await reader.read();
-    if (read.done) {
-      done = true;
-      break;
-    }
-    chunks.push(read.value);
-    size += read.value.byteLength;
-  }
-  await reader.cancel().catch(() => {});
-  const all = new Uint8Array(Math.min(size, MAX_RESPONSE_READ));
-  let at = 0;
-  for (const c of chunks) {
-    const part = c.subarray(0, all.byteLength - at);
-    all.set(part, at);
-    at += part.byteLength;
-  }
-  return { text: new TextDecoder().decode(all), cut: !done };
+  const { bytes, ended } = await readAtMost(res.body, MAX_RESPONSE_READ);
+  return { text: new TextDecoder().decode(bytes), cut: !ended };
 }

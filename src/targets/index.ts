@@ -19,6 +19,9 @@ const ADAPTERS = [registered(webhookTarget), registered(dockerCloudTarget)] as c
 const BY_TYPE = new Map(ADAPTERS.map((a) => [a.type, a]));
 const TYPES = ADAPTERS.map((a) => `"${a.type}"`).join(" or ");
 
+/** The `type` of every kind of target. */
+export const TARGET_TYPES: readonly string[] = ADAPTERS.map((a) => a.type);
+
 /** A service's `target` as a client sends it; `null` is the embedded default (the registry only). */
 export const TargetInput = z
   .discriminatedUnion("type", [ADAPTERS[0].input, ...ADAPTERS.slice(1).map((a) => a.input)], {
