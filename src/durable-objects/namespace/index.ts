@@ -3,7 +3,7 @@ import { config } from "../../config";
 import type { ActionFilters, ActionJson, CallerActionJson, RequestMeta } from "../../domain/action";
 import type { NamespaceInfo, NamespaceKind } from "../../domain/namespace";
 import type { Listing, Page } from "../../domain/pagination";
-import { type Failure, fail, ok, type Result } from "../../domain/result";
+import { fail, ok, type Result } from "../../domain/result";
 import type { NewService, ServiceChanges, ServiceFilters, ServiceJson, ServiceRow } from "../../domain/service";
 import type { TriggerCall, TriggerFilters, TriggerJson } from "../../domain/trigger";
 import type { AttemptReport, BeginResult } from "../../targets/job";
@@ -96,7 +96,7 @@ export class NamespaceObject extends DurableObject<Env> {
   private withService<T>(caller: string, asked: string, uuid: string, then: (svc: ServiceRow) => Result<T>) {
     return this.as(caller, asked, () => {
       const svc = this.services.row(uuid);
-      return svc ? then(svc) : (SERVICE_NOT_FOUND as Failure);
+      return svc ? then(svc) : SERVICE_NOT_FOUND;
     });
   }
 
