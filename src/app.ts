@@ -4,29 +4,23 @@ import { hideIds } from "./domain/ids";
 import type { AuthVars } from "./http/auth";
 import { ApiError, errorResponse, SAFE_HEADERS } from "./http/errors";
 import { RouteTable } from "./http/method-not-allowed";
+import { validationError } from "./http/validation";
 
-export type AppEnv = { Bindings: Env; Variables: AuthVars };
-
-/** Validation failures name the field and what is wrong with it. */
-function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
-  return issues
-    .slice(0, 3)
-    .map((i) => (i.path.length ? `${i.path.map(String).join(".")}: ${i.message}` : i.message))
-    .join("; ");
-}
+/**
+ * `body` is a request's JSON body as read before validation, on routes that check their path
+ * after their body (see routes/common.ts).
+ */
+export type AppEnv = { Bindings: Env; Variables: AuthVars & { body?: unknown } };
 
 /**
  * A Hono app with the API's error handling: every failure leaves through
  * `onError` as `{"error": "..."}`; validation failures come through the same
- * place as 400s; unknown routes are 404 and known paths with another method 405.
+ * place, as 400s or as a schema's own refusal (http/validation.ts); unknown routes are 404 and known paths with another method 405.
  */
 export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) {
-        const where = result.target === "json" ? "request body" : result.target === "query" ? "query" : "path";
-        throw new ApiError("bad_request", `invalid ${where}: ${describeIssues(result.error.issues)}`);
-      }
+      if (!result.success) throw validationError(result.target, result.error.issues);
     },
   });
 

@@ -6,6 +6,7 @@ import { registerAccountRoutes } from "./routes/account";
 import { registerActionRoutes } from "./routes/actions";
 import { registerAdminRoutes } from "./routes/admin";
 import { registerCallRoutes } from "./routes/calls";
+import { registerHealthRoutes } from "./routes/health";
 import { registerOpenApi } from "./routes/openapi";
 import { registerServiceRoutes } from "./routes/services";
 import { registerTriggerRoutes } from "./routes/triggers";
@@ -21,6 +22,7 @@ registerAccountRoutes(app);
 registerServiceRoutes(app);
 registerTriggerRoutes(app);
 registerActionRoutes(app);
+registerHealthRoutes(app);
 registerOpenApi(app);
 
 export default {

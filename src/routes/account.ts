@@ -1,13 +1,16 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
-import { normalizeUuid } from "../domain/ids";
 import { namespaceStub } from "../durable-objects/namespace";
-import { ApiError, unwrap } from "../http/errors";
+import { unwrap } from "../http/errors";
 import { errorResponses, jsonBody, jsonResponse, requireUser } from "./common";
-import { KeyCreate } from "./schemas";
+import { KeyCreate } from "./schemas/bodies";
+import { uuidParam } from "./schemas/inputs";
+import { ApiKeyObject, listOf, NewApiKeyObject } from "./schemas/objects";
 
 const security = [{ basicAuth: [] }];
 const tags = ["account"];
+const ApiKeyList = listOf("ApiKeyList", ApiKeyObject);
+const KeyParam = z.object({ uuid: uuidParam("the API key uuid", () => "API key not found") });
 
 /** Self-service API keys: a user lists, creates and revokes their own. */
 export function registerAccountRoutes(app: OpenAPIHono<AppEnv>): void {
@@ -20,7 +23,7 @@ export function registerAccountRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       security,
       summary: "List your API keys (never the keys themselves)",
-      responses: { 200: jsonResponse("Keys"), ...errorResponses(401) },
+      responses: { 200: jsonResponse("Keys, all on one page", ApiKeyList), ...errorResponses(401) },
     }),
     async (c) => {
       const objects = await namespaceStub(c.env, c.get("user")).listApiKeys();
@@ -42,7 +45,7 @@ export function registerAccountRoutes(app: OpenAPIHono<AppEnv>): void {
       security,
       summary: "Create an API key (shown only in this answer)",
       request: { body: jsonBody(KeyCreate) },
-      responses: { 201: jsonResponse("The key"), ...errorResponses(400, 401) },
+      responses: { 201: jsonResponse("The key", NewApiKeyObject), ...errorResponses(400, 401) },
     }),
     async (c) => {
       const key = unwrap(await namespaceStub(c.env, c.get("user")).createApiKey(c.req.valid("json").label ?? ""));
@@ -57,12 +60,11 @@ export function registerAccountRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       security,
       summary: "Revoke an API key; it stops working at once",
-      request: { params: z.object({ uuid: z.string() }) },
-      responses: { 200: jsonResponse("The revoked key"), ...errorResponses(401, 404) },
+      request: { params: KeyParam },
+      responses: { 200: jsonResponse("The revoked key", ApiKeyObject), ...errorResponses(401, 404) },
     }),
     async (c) => {
-      const uuid = normalizeUuid(c.req.param("uuid"));
-      if (!uuid) throw new ApiError("not_found", "API key not found");
+      const { uuid } = c.req.valid("param");
       return c.json(unwrap(await namespaceStub(c.env, c.get("user")).revokeApiKey(uuid)), 200);
     },
   );

@@ -1,15 +1,26 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
 import { rfc1123 } from "../domain/dates";
-import { namespaceNameProblem } from "../domain/names";
+import { NAMESPACE_NAME, namespaceNameProblem } from "../domain/names";
 import type { NamespaceKind } from "../domain/namespace";
-import { envelope } from "../domain/pagination";
+import { envelope, type Page } from "../domain/pagination";
 import { type DirectoryEntry, directoryStub } from "../durable-objects/directory";
 import { namespaceStub } from "../durable-objects/namespace";
 import { requireAdmin } from "../http/auth";
 import { ApiError, unwrap } from "../http/errors";
-import { type Ctx, errorResponses, jsonBody, jsonResponse, PageQuery, pageOf } from "./common";
-import { KeyCreate } from "./schemas";
+import { type Ctx, errorResponses, jsonBody, jsonResponse } from "./common";
+import {
+  AdminMembership,
+  AdminMembershipRemoved,
+  AdminOrganization,
+  AdminOrganizationDeleted,
+  AdminOrganizationDetail,
+  AdminUser,
+  AdminUserDeleted,
+} from "./schemas/admin";
+import { KeyCreate } from "./schemas/bodies";
+import { PageQuery } from "./schemas/inputs";
+import { listOf, NewApiKeyObject } from "./schemas/objects";
 
 const security = [{ adminToken: [] }];
 const tags = ["admin"];
@@ -23,42 +34,45 @@ const nameField = (field: string) =>
 const UserCreate = z.object({ username: nameField("username") }).openapi("AdminUserCreate");
 const OrgCreate = z.object({ name: nameField("name") }).openapi("AdminOrganizationCreate");
 const MemberAdd = z.object({ username: nameField("username") }).openapi("AdminMemberAdd");
-const NameParam = (name: string) => z.object({ [name]: z.string() });
 
-function entryJson(kind: NamespaceKind, e: { name: string; created_at: number }) {
-  const base = kind === "user" ? "user" : "organization";
-  return {
-    [kind === "user" ? "username" : "name"]: e.name,
-    created: rfc1123(e.created_at),
-    resource_uri: `/api/admin/v1/${base}/${e.name}/`,
-  };
-}
+/** A name in a path; one that no namespace can have is a 404, checked by the handler (`namedIn`). */
+const pathName = (description: string) => z.string().openapi({ description, pattern: NAMESPACE_NAME.source });
+const UserParam = z.object({ username: pathName("the user") });
+const OrgParam = z.object({ name: pathName("the organization") });
+const MemberParams = OrgParam.extend({ username: pathName("the member") });
+const PageOnly = z.object(PageQuery);
+const UserList = listOf("AdminUserList", AdminUser);
+const OrgList = listOf("AdminOrganizationList", AdminOrganization);
 
-function pathName(c: Ctx, param: string, what: string): string {
-  const name = c.req.param(param) ?? "";
+type Entry = { name: string; created_at: number };
+const userJson = (e: Entry) => ({
+  username: e.name,
+  created: rfc1123(e.created_at),
+  resource_uri: `/api/admin/v1/user/${e.name}/`,
+});
+const orgJson = (e: Entry) => ({
+  name: e.name,
+  created: rfc1123(e.created_at),
+  resource_uri: `/api/admin/v1/organization/${e.name}/`,
+});
+
+/** A name from the path; one no namespace can have is not found. */
+function namedIn(name: string, what: string): string {
   if (namespaceNameProblem(name) !== null) throw new ApiError("not_found", `${what} not found`);
   return name;
 }
 
-async function createNamespace(c: Ctx, name: string, kind: NamespaceKind) {
+/** Claims a name for a new user or organization, and lists it in the directory. */
+async function createNamespace(c: Ctx, name: string, kind: NamespaceKind): Promise<Entry> {
   const info = unwrap(await namespaceStub(c.env, name).claim(name, kind));
   await directoryStub(c.env).add({ name, kind, created_at: info.created_at } satisfies DirectoryEntry);
-  return c.json(entryJson(kind, info), 201);
+  return info;
 }
 
-async function listNamespaces(c: Ctx, kind: NamespaceKind) {
-  const page = pageOf(c);
+/** A page of the directory's users or organizations, as the list envelope (no filters to keep). */
+async function listNamespaces<T>(c: Ctx, kind: NamespaceKind, page: Page, json: (e: Entry) => T) {
   const { total, entries } = await directoryStub(c.env).list(kind, page.limit, page.offset);
-  return c.json(
-    envelope(
-      c.req.path,
-      new URLSearchParams(),
-      page,
-      total,
-      entries.map((e) => entryJson(kind, e)),
-    ),
-    200,
-  );
+  return envelope(c.req.path, new URLSearchParams(), page, total, entries.map(json));
 }
 
 /**
@@ -76,9 +90,9 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       security,
       summary: "Create a user",
       request: { body: jsonBody(UserCreate) },
-      responses: { 201: jsonResponse("The user"), ...errorResponses(400, 401, 409, 503) },
+      responses: { 201: jsonResponse("The user", AdminUser), ...errorResponses(400, 401, 409, 503) },
     }),
-    async (c) => createNamespace(c, c.req.valid("json").username, "user") as never,
+    async (c) => c.json(userJson(await createNamespace(c, c.req.valid("json").username, "user")), 201),
   );
 
   app.openapi(
@@ -88,10 +102,10 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       security,
       summary: "List users",
-      request: { query: z.object(PageQuery) },
-      responses: { 200: jsonResponse("Users"), ...errorResponses(400, 401, 503) },
+      request: { query: PageOnly },
+      responses: { 200: jsonResponse("Users", UserList), ...errorResponses(400, 401, 503) },
     }),
-    async (c) => listNamespaces(c, "user") as never,
+    async (c) => c.json(await listNamespaces(c, "user", c.req.valid("query"), userJson), 200),
   );
 
   app.openapi(
@@ -101,15 +115,15 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       security,
       summary: "Delete a user, its keys, services, triggers and actions",
-      request: { params: NameParam("username") },
-      responses: { 200: jsonResponse("The deleted user"), ...errorResponses(401, 404, 503) },
+      request: { params: UserParam },
+      responses: { 200: jsonResponse("The deleted user", AdminUserDeleted), ...errorResponses(401, 404, 503) },
     }),
     async (c) => {
-      const name = pathName(c, "username", "user");
+      const name = namedIn(c.req.valid("param").username, "user");
       const gone = unwrap(await namespaceStub(c.env, name).destroy("user"));
       await Promise.all(gone.memberships.map((org) => namespaceStub(c.env, org).removeMember(name)));
       await directoryStub(c.env).remove(name);
-      return c.json({ username: name, deleted: true }, 200);
+      return c.json({ username: name, deleted: true as const }, 200);
     },
   );
 
@@ -120,11 +134,11 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       security,
       summary: "Create an API key for a user (the key is shown only in this answer)",
-      request: { params: NameParam("username"), body: jsonBody(KeyCreate) },
-      responses: { 201: jsonResponse("The key"), ...errorResponses(400, 401, 404, 503) },
+      request: { params: UserParam, body: jsonBody(KeyCreate) },
+      responses: { 201: jsonResponse("The key", NewApiKeyObject), ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
-      const name = pathName(c, "username", "user");
+      const name = namedIn(c.req.valid("param").username, "user");
       const key = unwrap(await namespaceStub(c.env, name).createApiKey(c.req.valid("json").label ?? ""));
       return c.json(key, 201);
     },
@@ -138,9 +152,9 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       security,
       summary: "Create an organization",
       request: { body: jsonBody(OrgCreate) },
-      responses: { 201: jsonResponse("The organization"), ...errorResponses(400, 401, 409, 503) },
+      responses: { 201: jsonResponse("The organization", AdminOrganization), ...errorResponses(400, 401, 409, 503) },
     }),
-    async (c) => createNamespace(c, c.req.valid("json").name, "organization") as never,
+    async (c) => c.json(orgJson(await createNamespace(c, c.req.valid("json").name, "organization")), 201),
   );
 
   app.openapi(
@@ -150,10 +164,10 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       security,
       summary: "List organizations",
-      request: { query: z.object(PageQuery) },
-      responses: { 200: jsonResponse("Organizations"), ...errorResponses(400, 401, 503) },
+      request: { query: PageOnly },
+      responses: { 200: jsonResponse("Organizations", OrgList), ...errorResponses(400, 401, 503) },
     }),
-    async (c) => listNamespaces(c, "organization") as never,
+    async (c) => c.json(await listNamespaces(c, "organization", c.req.valid("query"), orgJson), 200),
   );
 
   app.openapi(
@@ -163,14 +177,17 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       security,
       summary: "Get an organization and its members",
-      request: { params: NameParam("name") },
-      responses: { 200: jsonResponse("The organization"), ...errorResponses(401, 404, 503) },
+      request: { params: OrgParam },
+      responses: {
+        200: jsonResponse("The organization", AdminOrganizationDetail),
+        ...errorResponses(401, 404, 503),
+      },
     }),
     async (c) => {
-      const name = pathName(c, "name", "organization");
+      const name = namedIn(c.req.valid("param").name, "organization");
       const info = await namespaceStub(c.env, name).info();
       if (info?.kind !== "organization") throw new ApiError("not_found", "organization not found");
-      return c.json({ ...entryJson("organization", info), members: info.members }, 200);
+      return c.json({ ...orgJson(info), members: info.members }, 200);
     },
   );
 
@@ -181,15 +198,18 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       security,
       summary: "Delete an organization with its services, triggers and actions",
-      request: { params: NameParam("name") },
-      responses: { 200: jsonResponse("The deleted organization"), ...errorResponses(401, 404, 503) },
+      request: { params: OrgParam },
+      responses: {
+        200: jsonResponse("The deleted organization", AdminOrganizationDeleted),
+        ...errorResponses(401, 404, 503),
+      },
     }),
     async (c) => {
-      const name = pathName(c, "name", "organization");
+      const name = namedIn(c.req.valid("param").name, "organization");
       const gone = unwrap(await namespaceStub(c.env, name).destroy("organization"));
       await Promise.all(gone.members.map((u) => namespaceStub(c.env, u).recordMembership(name, false)));
       await directoryStub(c.env).remove(name);
-      return c.json({ name, deleted: true }, 200);
+      return c.json({ name, deleted: true as const }, 200);
     },
   );
 
@@ -200,11 +220,11 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       security,
       summary: "Add a user to an organization",
-      request: { params: NameParam("name"), body: jsonBody(MemberAdd) },
-      responses: { 201: jsonResponse("The membership"), ...errorResponses(400, 401, 404, 409, 503) },
+      request: { params: OrgParam, body: jsonBody(MemberAdd) },
+      responses: { 201: jsonResponse("The membership", AdminMembership), ...errorResponses(400, 401, 404, 409, 503) },
     }),
     async (c) => {
-      const org = pathName(c, "name", "organization");
+      const org = namedIn(c.req.valid("param").name, "organization");
       const { username } = c.req.valid("json");
       const user = await namespaceStub(c.env, username).info();
       if (user?.kind !== "user") throw new ApiError("not_found", `user '${username}' not found`);
@@ -221,15 +241,19 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       tags,
       security,
       summary: "Remove a user from an organization",
-      request: { params: z.object({ name: z.string(), username: z.string() }) },
-      responses: { 200: jsonResponse("The removed membership"), ...errorResponses(401, 404, 503) },
+      request: { params: MemberParams },
+      responses: {
+        200: jsonResponse("The removed membership", AdminMembershipRemoved),
+        ...errorResponses(401, 404, 503),
+      },
     }),
     async (c) => {
-      const org = pathName(c, "name", "organization");
-      const username = pathName(c, "username", "member");
+      const params = c.req.valid("param");
+      const org = namedIn(params.name, "organization");
+      const username = namedIn(params.username, "member");
       unwrap(await namespaceStub(c.env, org).removeMember(username));
       await namespaceStub(c.env, username).recordMembership(org, false);
-      return c.json({ organization: org, username, removed: true }, 200);
+      return c.json({ organization: org, username, removed: true as const }, 200);
     },
   );
 }

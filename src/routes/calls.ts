@@ -1,7 +1,6 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
 import { redactTriggerPath } from "../domain/action";
-import { hideIds, normalizeUuid } from "../domain/ids";
 import { namespaceNameProblem } from "../domain/names";
 import { locateService } from "../durable-objects/locator";
 import { namespaceStub } from "../durable-objects/namespace";
@@ -9,27 +8,21 @@ import { ApiError, unwrap } from "../http/errors";
 import { readBody, utf8Body } from "../http/normalize";
 import { type Ctx, dual, errorResponses, jsonResponse } from "./common";
 import { requestMeta } from "./meta";
+import { CountParam, uuidParam } from "./schemas/inputs";
+import { CallerActionObject } from "./schemas/objects";
 
 const tags = ["triggers"];
 
 /** One answer for every trigger that cannot be called, so the answer tells nothing about uuids. */
-const notFound = () => new ApiError("not_found", "Trigger not found");
+const TRIGGER_NOT_FOUND = "Trigger not found";
+const notFound = () => new ApiError("not_found", TRIGGER_NOT_FOUND);
 
-const CallParams = z.object({ uuid: z.string(), trigger_uuid: z.string() });
-const CountParams = CallParams.extend({
-  count: z.string().openapi({ description: "SCALEUP only: how many containers to add (default 1)" }),
+/** A malformed service or trigger uuid is the same 404 as an unknown one. */
+const CallParams = z.object({
+  uuid: uuidParam("the service uuid", () => TRIGGER_NOT_FOUND),
+  trigger_uuid: uuidParam("the trigger uuid", () => TRIGGER_NOT_FOUND),
 });
-
-function parseCount(raw: string | undefined): number | null {
-  if (raw === undefined) return null;
-  if (!/^\d{1,6}$/.test(raw) || Number(raw) < 1) {
-    throw new ApiError(
-      "bad_request",
-      `the count to scale up by must be a whole number of 1 or more, not '${hideIds(raw).slice(0, 20)}'`,
-    );
-  }
-  return Number(raw);
-}
+const CountParams = CallParams.extend({ count: CountParam });
 
 /**
  * The call's body as stored and forwarded: any bytes, decoded as text; but a body that says it
@@ -49,17 +42,15 @@ function idempotencyKey(raw: string | undefined): string | null {
   return raw;
 }
 
+type Call = { service: string; trigger: string; scaleBy: number | null };
+
 /**
  * POST .../trigger/<T>/call/[N/]: no credentials (the URL is the secret; an
  * Authorization header is ignored). Answers 202 as soon as the action is
  * recorded; the operation runs from the queue. The answer is the caller's view
  * of the action (see serializeActionForCaller), joined or replayed ones included.
  */
-async function callTrigger(c: Ctx): Promise<Response> {
-  const service = normalizeUuid(c.req.param("uuid") ?? "");
-  const trigger = normalizeUuid(c.req.param("trigger_uuid") ?? "");
-  if (!service || !trigger) throw notFound();
-  const scaleBy = parseCount(c.req.param("count"));
+async function callTrigger(c: Ctx, { service, trigger, scaleBy }: Call) {
   const raw = await readBody(c.req.raw);
 
   const named = c.req.param("namespace");
@@ -83,6 +74,7 @@ export function registerCallRoutes(app: OpenAPIHono<AppEnv>): void {
   const responses = {
     202: jsonResponse(
       "The action that will perform the operation, as an anonymous caller may see it: `trigger` is the caller's own trigger; method, path, user, user_agent, ip, location, is_user_action, logs and retry_of are null. Its URI is in X-DockerCloud-Action-URI",
+      CallerActionObject,
     ),
     ...errorResponses(400, 404, 405, 413),
   };
@@ -99,7 +91,10 @@ export function registerCallRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { params: CallParams },
       responses,
     },
-    callTrigger,
+    async (c) => {
+      const { uuid, trigger_uuid } = c.req.valid("param");
+      return callTrigger(c, { service: uuid, trigger: trigger_uuid, scaleBy: null });
+    },
   );
   dual(
     app,
@@ -114,6 +109,9 @@ export function registerCallRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { params: CountParams },
       responses,
     },
-    callTrigger,
+    async (c) => {
+      const { uuid, trigger_uuid, count } = c.req.valid("param");
+      return callTrigger(c, { service: uuid, trigger: trigger_uuid, scaleBy: count });
+    },
   );
 }

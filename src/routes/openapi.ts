@@ -1,19 +1,8 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
-import { jsonResponse } from "./common";
 
-/** The API describes itself at GET /api/openapi.json; GET /api/health/ touches no storage. */
+/** The API describes itself at GET /api/openapi.json. */
 export function registerOpenApi(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/health/",
-      tags: ["meta"],
-      summary: "Liveness: answers without touching storage",
-      responses: { 200: jsonResponse("OK", z.object({ status: z.literal("ok") })) },
-    }),
-    (c) => c.json({ status: "ok" as const }, 200),
-  );
   app.openAPIRegistry.registerComponent("securitySchemes", "basicAuth", {
     type: "http",
     scheme: "basic",

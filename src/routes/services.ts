@@ -1,40 +1,40 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
-import { hideIds, newUuid } from "../domain/ids";
+import { newUuid } from "../domain/ids";
 import {
   DEFAULT_MAX_CONTAINERS,
   defaultServiceName,
   type NewService,
+  type PublicTarget,
   parseImage,
   SERVICE_STATES,
   type ServiceChanges,
 } from "../domain/service";
 import { locatorStub } from "../durable-objects/locator";
 import { namespaceStub } from "../durable-objects/namespace";
-import { ApiError } from "../http/errors";
+import { ApiError, unwrap } from "../http/errors";
 import { prepareTarget } from "../targets";
 import {
   askedNamespace,
+  type Ctx,
   dual,
-  Envelope,
   errorResponses,
+  hideFromStrangers,
   jsonBody,
   jsonResponse,
   listResponse,
-  PageQuery,
-  pageOf,
   serviceScope,
-  serviceUuidParam,
-  settle,
-  valid,
 } from "./common";
 import { requestMeta } from "./meta";
-import { ServiceCreate, ServicePatch } from "./schemas";
+import { ServiceCreate, ServicePatch } from "./schemas/bodies";
+import { booleanQuery, PageQuery, serviceUuid } from "./schemas/inputs";
+import { listOf, ServiceObject } from "./schemas/objects";
 
 const tags = ["services"];
-const UuidParam = z.object({ uuid: z.string().openapi({ description: "the service uuid" }) });
+const UuidParam = z.object({ uuid: serviceUuid() });
+const ServiceList = listOf("ServiceList", ServiceObject);
 
-export const ServiceFilters = z.object({
+const ServiceFilters = z.object({
   ...PageQuery,
   uuid: z.string().optional(),
   uuid__startswith: z.string().max(36).optional(),
@@ -54,14 +54,14 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       operationId: "listServices",
       summary: "List services",
       request: { query: ServiceFilters },
-      responses: { 200: jsonResponse("Services", Envelope), ...errorResponses(400, 401, 403) },
+      responses: { 200: jsonResponse("Services", ServiceList), ...errorResponses(400, 401, 403) },
     },
     async (c) => {
       const ns = askedNamespace(c);
-      const page = pageOf(c);
-      const filters = valid<z.infer<typeof ServiceFilters>>(c, "query");
-      const { limit: _l, offset: _o, ...rest } = filters;
-      return listResponse(c, page, settle(await namespaceStub(c.env, ns).listServices(c.get("user"), ns, rest, page)));
+      const { limit, offset, ...filters } = c.req.valid("query");
+      const page = { limit, offset };
+      const listing = unwrap(await namespaceStub(c.env, ns).listServices(c.get("user"), ns, filters, page));
+      return c.json(listResponse(c, ServiceObject, page, listing), 200);
     },
   );
 
@@ -75,17 +75,20 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       operationId: "createService",
       summary: "Create a service",
       request: { body: jsonBody(ServiceCreate) },
-      responses: { 201: jsonResponse("The service"), ...errorResponses(400, 401, 403, 409) },
+      responses: {
+        201: jsonResponse("The service; a webhook target's secret is shown in this answer only", ServiceObject),
+        ...errorResponses(400, 401, 403, 409),
+      },
     },
     async (c) => {
       const ns = askedNamespace(c);
-      const input = valid<ServiceCreate>(c, "json");
+      const input = c.req.valid("json");
       const image = input.image_name ?? input.image ?? null;
-      if (!image && !input.name)
-        throw new ApiError("bad_request", "invalid request body: give image_name (or image), name, or both");
+      const name = input.name ?? (image ? defaultServiceName(image) : null);
+      if (!name) throw new ApiError("bad_request", "invalid request body: give image_name (or image), name, or both");
       const parsed = image ? parseImage(image) : null;
       const uuid = newUuid();
-      const target = settle(
+      const target = unwrap(
         await prepareTarget(c.env, input.target ?? null, {
           origin: new URL(c.req.url).origin,
           namespace: ns,
@@ -94,7 +97,7 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       );
       const service: NewService = {
         uuid,
-        name: input.name ?? defaultServiceName(image as string),
+        name,
         image_name: parsed?.image_name ?? null,
         image_tag: parsed?.image_tag ?? null,
         stack: input.stack ?? null,
@@ -110,7 +113,7 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       const result = await namespaceStub(c.env, ns).createService(c.get("user"), ns, service);
       // A refused create leaves nothing behind; its uuid was never handed out, so no cache holds it.
       if (!result.ok) await locator.remove(service.uuid);
-      const created = settle(result);
+      const created = unwrap(result);
       return c.json(withRevealed(created, target.revealed), 201);
     },
   );
@@ -125,12 +128,12 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       operationId: "getService",
       summary: "Get a service",
       request: { params: UuidParam },
-      responses: { 200: jsonResponse("The service"), ...errorResponses(401, 403, 404) },
+      responses: { 200: jsonResponse("The service", ServiceObject), ...errorResponses(401, 403, 404) },
     },
     async (c) => {
-      const uuid = serviceUuidParam(c);
+      const { uuid } = c.req.valid("param");
       const scope = await serviceScope(c, uuid);
-      return c.json(settle(await scope.stub.getService(c.get("user"), scope.ns, uuid), scope), 200);
+      return c.json(unwrap(await scope.stub.getService(c.get("user"), scope.ns, uuid), hideFromStrangers(scope)), 200);
     },
   );
 
@@ -144,18 +147,24 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       operationId: "updateService",
       summary: "Update a service",
       request: { params: UuidParam, body: jsonBody(ServicePatch) },
-      responses: { 200: jsonResponse("The service"), ...errorResponses(400, 401, 403, 404, 409) },
+      responses: {
+        200: jsonResponse(
+          "The service; a webhook target's secret is shown in the answer that sets it only",
+          ServiceObject,
+        ),
+        ...errorResponses(400, 401, 403, 404, 409),
+      },
     },
     async (c) => {
-      const uuid = serviceUuidParam(c);
-      const input = valid<ServicePatch>(c, "json");
+      const { uuid } = c.req.valid("param");
+      const input = c.req.valid("json");
       const scope = await serviceScope(c, uuid);
       const image = input.image_name ?? input.image;
       const parsed = image ? parseImage(image) : null;
       const target =
         input.target === undefined
           ? null
-          : settle(
+          : unwrap(
               await prepareTarget(c.env, input.target, {
                 origin: new URL(c.req.url).origin,
                 namespace: scope.ns,
@@ -170,55 +179,31 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
         ...(parsed ? { image_name: parsed.image_name, image_tag: parsed.image_tag } : {}),
         ...(target ? { target_public: target.target_public, target_sealed: target.target_sealed } : {}),
       };
-      const updated = settle(await scope.stub.updateService(c.get("user"), scope.ns, uuid, changes), scope);
+      const updated = unwrap(
+        await scope.stub.updateService(c.get("user"), scope.ns, uuid, changes),
+        hideFromStrangers(scope),
+      );
       return c.json(withRevealed(updated, target?.revealed ?? null), 200);
     },
   );
 
-  for (const kind of ["redeploy", "scale"] as const) {
-    dual(
-      app,
-      {
-        method: "post",
-        subsystem: "app",
-        path: `/service/{uuid}/${kind}/`,
-        tags,
-        operationId: `${kind}Service`,
-        summary:
-          kind === "redeploy"
-            ? "Redeploy a service (through the same queue and target as trigger calls)"
-            : "Scale a service to its target_num_containers (set it first with PATCH)",
-        request: {
-          params: UuidParam,
-          ...(kind === "redeploy"
-            ? {
-                query: z.object({
-                  reuse_volumes: z.string().optional().openapi({ description: "true or false, any case" }),
-                }),
-              }
-            : {}),
-        },
-        responses: {
-          202: jsonResponse("The service; the action's URI is in X-DockerCloud-Action-URI"),
-          ...errorResponses(400, 401, 403, 404),
-        },
-      },
-      async (c) => {
-        const uuid = serviceUuidParam(c);
-        const reuse = kind === "redeploy" ? parseBoolean("reuse_volumes", c.req.query("reuse_volumes")) : null;
-        const scope = await serviceScope(c, uuid);
-        const { service, action } = settle(
-          await scope.stub.operateService(c.get("user"), scope.ns, uuid, {
-            kind,
-            reuse_volumes: reuse,
-            meta: requestMeta(c, c.req.path),
-          }),
-          scope,
-        );
-        return c.json(service, 202, { "X-DockerCloud-Action-URI": action.resource_uri });
-      },
-    );
-  }
+  dual(
+    app,
+    {
+      ...operation("redeploy", "Redeploy a service (through the same queue and target as trigger calls)"),
+      request: { params: UuidParam, query: z.object({ reuse_volumes: booleanQuery("reuse_volumes") }) },
+    },
+    async (c) => operate(c, "redeploy", c.req.valid("param").uuid, c.req.valid("query").reuse_volumes),
+  );
+
+  dual(
+    app,
+    {
+      ...operation("scale", "Scale a service to its target_num_containers (set it first with PATCH)"),
+      request: { params: UuidParam },
+    },
+    async (c) => operate(c, "scale", c.req.valid("param").uuid, null),
+  );
 
   dual(
     app,
@@ -230,27 +215,54 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
       operationId: "terminateService",
       summary: "Terminate a service: it leaves the registry, with its triggers",
       request: { params: UuidParam },
-      responses: { 202: jsonResponse("The terminated service"), ...errorResponses(401, 403, 404) },
+      responses: { 202: jsonResponse("The terminated service", ServiceObject), ...errorResponses(401, 403, 404) },
     },
     async (c) => {
-      const uuid = serviceUuidParam(c);
+      const { uuid } = c.req.valid("param");
       const scope = await serviceScope(c, uuid);
-      return c.json(settle(await scope.stub.terminateService(c.get("user"), scope.ns, uuid), scope), 202);
+      const terminated = unwrap(
+        await scope.stub.terminateService(c.get("user"), scope.ns, uuid),
+        hideFromStrangers(scope),
+      );
+      return c.json(terminated, 202);
     },
   );
 }
 
-/** Booleans in queries, as the SDKs write them: Python `True`/`False`, Go `false`. */
-function parseBoolean(field: string, raw: string | undefined): boolean | null {
-  if (raw === undefined || raw === "") return null;
-  const v = raw.toLowerCase();
-  if (v === "true" || v === "1") return true;
-  if (v === "false" || v === "0") return false;
-  throw new ApiError("bad_request", `${field} must be true or false, not '${hideIds(raw).slice(0, 20)}'`);
+/** POST .../redeploy/ and .../scale/, but for their request. */
+const operation = (kind: "redeploy" | "scale", summary: string) =>
+  ({
+    method: "post",
+    subsystem: "app",
+    path: `/service/{uuid}/${kind}/`,
+    tags,
+    operationId: `${kind}Service`,
+    summary,
+    responses: {
+      202: jsonResponse("The service; the action's URI is in X-DockerCloud-Action-URI", ServiceObject),
+      ...errorResponses(400, 401, 403, 404),
+    },
+  }) as const;
+
+/** Redeploys or scales a service as an action of the caller, through the same queue as trigger calls. */
+async function operate(c: Ctx, kind: "redeploy" | "scale", uuid: string, reuse: boolean | null) {
+  const scope = await serviceScope(c, uuid);
+  const { service, action } = unwrap(
+    await scope.stub.operateService(c.get("user"), scope.ns, uuid, {
+      kind,
+      reuse_volumes: reuse,
+      meta: requestMeta(c, c.req.path),
+    }),
+    hideFromStrangers(scope),
+  );
+  return c.json(service, 202, { "X-DockerCloud-Action-URI": action.resource_uri });
 }
 
 /** A generated or given webhook secret is shown in the answer that set it, and never again. */
-function withRevealed<T extends { target: unknown }>(service: T, revealed: Record<string, string> | null): T {
+function withRevealed<T extends { target: PublicTarget | null }>(
+  service: T,
+  revealed: Record<string, string> | null,
+): T {
   if (!revealed || !service.target) return service;
-  return { ...service, target: { ...(service.target as object), ...revealed } };
+  return { ...service, target: { ...service.target, ...revealed } };
 }

@@ -1,54 +1,21 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
-import { normalizeUuid } from "../domain/ids";
-import { OPERATION_NAMES, TriggerCreate, TriggerPatch } from "../domain/trigger";
-import { ApiError } from "../http/errors";
-import {
-  dual,
-  Envelope,
-  errorResponses,
-  jsonBody,
-  jsonResponse,
-  listResponse,
-  PageQuery,
-  pageOf,
-  serviceScope,
-  serviceUuidParam,
-  settle,
-  valid,
-} from "./common";
+import { TriggerCreate, TriggerPatch } from "../domain/trigger";
+import { unwrap } from "../http/errors";
+import { dual, errorResponses, hideFromStrangers, jsonBody, jsonResponse, listResponse, serviceScope } from "./common";
+import { PageQuery, serviceUuid, uuidParam } from "./schemas/inputs";
+import { listOf, TriggerObject } from "./schemas/objects";
 
 const tags = ["triggers"];
-const ServiceParam = z.object({ uuid: z.string().openapi({ description: "the service uuid" }) });
-const TriggerParam = ServiceParam.extend({
-  trigger_uuid: z.string().openapi({ description: "the trigger uuid" }),
-});
+const ServiceParam = z.object({ uuid: serviceUuid() });
+const TriggerParam = ServiceParam.extend({ trigger_uuid: uuidParam("the trigger uuid", () => "Trigger not found") });
 const TriggerFilters = z.object({
   ...PageQuery,
   uuid: z.string().optional(),
   uuid__startswith: z.string().max(36).optional(),
   name: z.string().optional(),
 });
-
-const TriggerObject = z
-  .object({
-    uuid: z.string(),
-    name: z.string(),
-    operation: z.enum(OPERATION_NAMES),
-    url: z.string().openapi({ description: "root-relative call path; POST to it with no credentials" }),
-    resource_uri: z.string(),
-    rate_limit: z.number().int().openapi({ description: "calls accepted per minute (ours)" }),
-    call_count: z.number().int().openapi({ description: "calls accepted (ours)" }),
-    rejected_count: z.number().int().openapi({ description: "calls refused with 409 or 429 (ours)" }),
-    last_called: z.string().nullable().openapi({ description: "RFC 1123 date of the last call (ours)" }),
-  })
-  .openapi("Trigger");
-
-function triggerUuidParam(c: Parameters<typeof serviceUuidParam>[0]): string {
-  const uuid = normalizeUuid(c.req.param("trigger_uuid") ?? "");
-  if (!uuid) throw new ApiError("not_found", "Trigger not found");
-  return uuid;
-}
+const TriggerList = listOf("TriggerList", TriggerObject);
 
 /** Trigger management (Basic auth): list, create, get and revoke a service's triggers. */
 export function registerTriggerRoutes(app: OpenAPIHono<AppEnv>): void {
@@ -62,18 +29,18 @@ export function registerTriggerRoutes(app: OpenAPIHono<AppEnv>): void {
       operationId: "listTriggers",
       summary: "List a service's triggers",
       request: { params: ServiceParam, query: TriggerFilters },
-      responses: { 200: jsonResponse("Triggers", Envelope), ...errorResponses(400, 401, 403, 404) },
+      responses: { 200: jsonResponse("Triggers", TriggerList), ...errorResponses(400, 401, 403, 404) },
     },
     async (c) => {
-      const uuid = serviceUuidParam(c);
-      const page = pageOf(c);
-      const { limit: _l, offset: _o, ...filters } = valid<z.infer<typeof TriggerFilters>>(c, "query");
+      const { uuid } = c.req.valid("param");
+      const { limit, offset, ...filters } = c.req.valid("query");
+      const page = { limit, offset };
       const scope = await serviceScope(c, uuid);
-      return listResponse(
-        c,
-        page,
-        settle(await scope.stub.listTriggers(c.get("user"), scope.ns, uuid, filters, page), scope),
+      const listing = unwrap(
+        await scope.stub.listTriggers(c.get("user"), scope.ns, uuid, filters, page),
+        hideFromStrangers(scope),
       );
+      return c.json(listResponse(c, TriggerObject, page, listing), 200);
     },
   );
 
@@ -93,16 +60,16 @@ export function registerTriggerRoutes(app: OpenAPIHono<AppEnv>): void {
       },
     },
     async (c) => {
-      const uuid = serviceUuidParam(c);
-      const input = valid<TriggerCreate>(c, "json");
+      const { uuid } = c.req.valid("param");
+      const input = c.req.valid("json");
       const scope = await serviceScope(c, uuid);
-      const created = settle(
+      const created = unwrap(
         await scope.stub.createTrigger(c.get("user"), scope.ns, uuid, {
           name: input.name ?? null,
           operation: input.operation,
           rate_limit: input.rate_limit ?? null,
         }),
-        scope,
+        hideFromStrangers(scope),
       );
       return c.json(created, 201);
     },
@@ -121,10 +88,13 @@ export function registerTriggerRoutes(app: OpenAPIHono<AppEnv>): void {
       responses: { 200: jsonResponse("The trigger", TriggerObject), ...errorResponses(401, 403, 404) },
     },
     async (c) => {
-      const uuid = serviceUuidParam(c);
-      const trigger = triggerUuidParam(c);
+      const { uuid, trigger_uuid: trigger } = c.req.valid("param");
       const scope = await serviceScope(c, uuid);
-      return c.json(settle(await scope.stub.getTrigger(c.get("user"), scope.ns, uuid, trigger), scope), 200);
+      const found = unwrap(
+        await scope.stub.getTrigger(c.get("user"), scope.ns, uuid, trigger),
+        hideFromStrangers(scope),
+      );
+      return c.json(found, 200);
     },
   );
 
@@ -141,11 +111,14 @@ export function registerTriggerRoutes(app: OpenAPIHono<AppEnv>): void {
       responses: { 200: jsonResponse("The trigger", TriggerObject), ...errorResponses(400, 401, 403, 404) },
     },
     async (c) => {
-      const uuid = serviceUuidParam(c);
-      const trigger = triggerUuidParam(c);
-      const input = valid<TriggerPatch>(c, "json");
+      const { uuid, trigger_uuid: trigger } = c.req.valid("param");
+      const input = c.req.valid("json");
       const scope = await serviceScope(c, uuid);
-      return c.json(settle(await scope.stub.updateTrigger(c.get("user"), scope.ns, uuid, trigger, input), scope), 200);
+      const updated = unwrap(
+        await scope.stub.updateTrigger(c.get("user"), scope.ns, uuid, trigger, input),
+        hideFromStrangers(scope),
+      );
+      return c.json(updated, 200);
     },
   );
 
@@ -162,10 +135,13 @@ export function registerTriggerRoutes(app: OpenAPIHono<AppEnv>): void {
       responses: { 200: jsonResponse("The revoked trigger", TriggerObject), ...errorResponses(401, 403, 404) },
     },
     async (c) => {
-      const uuid = serviceUuidParam(c);
-      const trigger = triggerUuidParam(c);
+      const { uuid, trigger_uuid: trigger } = c.req.valid("param");
       const scope = await serviceScope(c, uuid);
-      return c.json(settle(await scope.stub.deleteTrigger(c.get("user"), scope.ns, uuid, trigger), scope), 200);
+      const revoked = unwrap(
+        await scope.stub.deleteTrigger(c.get("user"), scope.ns, uuid, trigger),
+        hideFromStrangers(scope),
+      );
+      return c.json(revoked, 200);
     },
   );
 }

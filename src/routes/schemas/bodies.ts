@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
-import { serviceFields } from "../domain/service";
-import { refuseUnsafeText } from "../domain/text";
-import { TargetInput } from "../targets";
+import { serviceFields } from "../../domain/service";
+import { refuseUnsafeText } from "../../domain/text";
+import { TargetInput } from "../../targets";
 
 /** Request bodies shared by route modules, or that join parts of several rooms. */
 
