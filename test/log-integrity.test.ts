@@ -763,6 +763,27 @@ describe("the scrubber and quote(), unit (fast-check)", () => {
     );
   });
 
+  it("hides key bytes whose echo follows an escape character, which a decoding may join to the echo's start", () => {
+    // Found by the webhook property below: "…;%" then a hex key beginning "26" decodes "%26" as '&'.
+    const key = Uint8Array.from([0x26, 0x50, 0x46, 0x85, 0x60, 0xf8, 0x32, 0xef, 0xba, 0xa5, 0x29, 0xaf, 0x0e, 0x87]);
+    expect(secretScrubber({ bytes: [key] })(`w%>>>8nS;%${hex(key)}`)).toBe(`w%>>>8nS;%${REDACTED}`);
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 16, maxLength: 64 }),
+        fc.constantFrom(...BYTE_FORMS),
+        fc.constantFrom("%", "%2", "&", "&#", "&#x", "\\", "\\u", "\\u00"),
+        around,
+        (key, [, form], introducer, before) => {
+          const echoed = form(key);
+          const out = secretScrubber({ bytes: [key] })(`${before}${introducer}${echoed} end`);
+          expectHidden(out, echoed);
+          expect(out).toContain(REDACTED);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
   it("hides random API keys (any characters) and their Basic credentials, re-encoded in any way", () => {
     fc.assert(
       fc.property(

@@ -148,22 +148,27 @@ function decodePass(src: Unit[]): { out: Unit[]; changed: boolean } {
   return { out, changed };
 }
 
-/** The text with every escape decoded, nested ones too; null when it holds none. */
-function decode(text: string): Unit[] | null {
-  if (!/[%\\&]/.test(text)) return null;
+/**
+ * The text at every depth of decoding: as it is, then with its escapes decoded, then with the
+ * escapes those revealed decoded, and so on; each unit remembers the stretch of the text it came
+ * from. Every depth is searched: a decoding can also swallow the start of a secret (a '%' just
+ * before a hex key beginning "26" decodes as '&').
+ */
+function decodeLevels(text: string): Unit[][] {
   let units = unitsOf(text).map((c, i) => ({ c, start: i, end: i + 1 }));
+  const levels = [units];
+  if (!/[%\\&]/.test(text)) return levels;
   for (let depth = 0; depth < MAX_DEPTH; depth++) {
     const pass = decodePass(units);
-    if (!pass.changed) return depth === 0 ? null : units;
+    if (!pass.changed) break;
     units = pass.out;
+    levels.push(units);
   }
-  return units;
+  return levels;
 }
 
-const decodedText = (s: string) =>
-  decode(s)
-    ?.map((u) => u.c)
-    .join("") ?? s;
+/** The text with every escape decoded, nested ones too. */
+const decodedText = (s: string) => (decodeLevels(s).at(-1) ?? []).map((u) => u.c).join("");
 
 /** Base64 without its padding: the padding is matched separately (`padded`). */
 const base64 = (bytes: Uint8Array) => toBase64(bytes).replace(/=+$/, "");
@@ -188,30 +193,38 @@ export function secretScrubber(hidden: Hidden): Scrub {
   const active = needles.filter((n) => n.text !== "");
   if (active.length === 0) return (text) => text;
   return (text, cut = false) => {
-    const units = decode(text);
-    const plain = units ? units.map((u) => u.c).join("") : text;
-    // Where a decoded character came from in the text (the same place when nothing was decoded).
-    const start = (i: number) => (units ? (units[i] as Unit).start : i);
-    const end = (i: number) => (units ? (units[i] as Unit).end : i + 1);
-    // Lower-casing A-F only keeps every index in place.
-    const lowered = plain.replace(/[A-F]/g, (c) => c.toLowerCase());
     const ranges: [number, number][] = [];
-    for (const needle of active) {
-      const haystack = needle.anyCase ? lowered : plain;
-      const length = needle.text.length;
-      for (let at = haystack.indexOf(needle.text); at !== -1; at = haystack.indexOf(needle.text, at + 1)) {
-        let last = at + length - 1;
-        while (needle.padded && last < at + length + 1 && plain[last + 1] === "=") last++;
-        ranges.push([start(at), end(last)]);
-      }
-    }
-    if (cut) {
-      // The text ends inside an answer: a secret may be cut there, with an escape left incomplete after it.
-      const from = cutSecretStart(plain, lowered, active);
-      if (from !== null) ranges.push([start(from), text.length]);
-    }
+    for (const units of decodeLevels(text)) ranges.push(...found(units, active, cut ? text.length : null));
     return replaceRanges(text, ranges);
   };
+}
+
+/**
+ * The stretches of the original text that hold a needle at one depth of decoding; with `cutAt`
+ * (the text's length, when it was cut at a read limit), also the start of a secret at its end.
+ */
+function found(units: Unit[], needles: Needle[], cutAt: number | null): [number, number][] {
+  const plain = units.map((u) => u.c).join("");
+  const start = (i: number) => (units[i] as Unit).start;
+  const end = (i: number) => (units[i] as Unit).end;
+  // Lower-casing A-F only keeps every index in place.
+  const lowered = plain.replace(/[A-F]/g, (c) => c.toLowerCase());
+  const ranges: [number, number][] = [];
+  for (const needle of needles) {
+    const haystack = needle.anyCase ? lowered : plain;
+    const length = needle.text.length;
+    for (let at = haystack.indexOf(needle.text); at !== -1; at = haystack.indexOf(needle.text, at + 1)) {
+      let last = at + length - 1;
+      while (needle.padded && last < at + length + 1 && plain[last + 1] === "=") last++;
+      ranges.push([start(at), end(last)]);
+    }
+  }
+  if (cutAt !== null) {
+    // The text ends inside an answer: a secret may be cut there, with an escape left incomplete after it.
+    const from = cutSecretStart(plain, lowered, needles);
+    if (from !== null) ranges.push([start(from), cutAt]);
+  }
+  return ranges;
 }
 
 /** Where the beginning of a secret starts at the end of the decoded text (before a few undecoded characters). */
