@@ -115,6 +115,8 @@ const VALID_BODIES: Record<string, (w: World) => Record<string, unknown>> = {
   AdminUserCreate: () => ({ username: `fresh${rand()}` }),
   AdminOrganizationCreate: () => ({ name: `fresh${rand()}` }),
   AdminMemberAdd: (w) => ({ username: w.user.username }),
+  AgentCreate: () => ({ name: `agent-${rand()}` }),
+  AgentPatch: () => ({}),
 };
 function validBody(r: Route, w: World): Record<string, unknown> | undefined {
   if (!r.bodyName) return undefined;
@@ -910,6 +912,13 @@ describe("bodies over the limit on DELETE routes", () => {
       const trg = await createTrigger(owner, svc);
       return {
         path: fill(t, { namespace: owner.username, uuid: svc.uuid, trigger_uuid: trg.uuid }),
+        auth: owner.auth,
+      };
+    }
+    if (t.endsWith("/agent/{uuid}/")) {
+      const a = await as(owner, "POST", "/api/agent/v1/agent/", { name: `throwaway-${rand()}` });
+      return {
+        path: fill(t, { namespace: owner.username, uuid: (await a.json<{ uuid: string }>()).uuid }),
         auth: owner.auth,
       };
     }

@@ -87,7 +87,7 @@ export const hideFromStrangers =
 type DualSpec = Omit<RouteConfig, "path" | "middleware" | "security" | "parameters"> & {
   /** The path after /api/<subsystem>/v1[/<namespace>], starting with a slash. */
   path: string;
-  subsystem: "app" | "audit";
+  subsystem: "app" | "audit" | "agent";
   /** Basic auth is required unless this is false (trigger calls need none). */
   auth?: boolean;
 };

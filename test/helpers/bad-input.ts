@@ -112,6 +112,8 @@ export type Scope = {
   trigger: string;
   scaleTrigger: string;
   action: string;
+  /** An agent of the namespace. */
+  agent: string;
 };
 
 export type World = {
@@ -139,7 +141,18 @@ async function scopeIn(user: User, label: Scope["label"], namespace: string): Pr
   const r = await call(trg.url, { method: "POST", body: "fixture" });
   if (r.status !== 202) throw new Error(`fixture call failed: ${r.status} ${await r.text()}`);
   const action = await r.json<{ uuid: string }>();
-  return { label, namespace, service: svc.uuid, trigger: trg.uuid, scaleTrigger: scale.uuid, action: action.uuid };
+  const a = await as(user, "POST", `/api/agent/v1/${namespace}/agent/`, { name: "fixture" });
+  if (a.status !== 201) throw new Error(`fixture agent failed: ${a.status} ${await a.text()}`);
+  const agent = (await a.json<{ uuid: string }>()).uuid;
+  return {
+    label,
+    namespace,
+    service: svc.uuid,
+    trigger: trg.uuid,
+    scaleTrigger: scale.uuid,
+    action: action.uuid,
+    agent,
+  };
 }
 
 export async function buildWorld(): Promise<World> {
@@ -171,6 +184,7 @@ export function paramValue(template: string, param: string, w: World, s: Scope):
       if (template.includes("/service/{uuid}")) return s.service;
       if (template.includes("/action/{uuid}")) return s.action;
       if (template.includes("/apikey/{uuid}")) return w.key;
+      if (template.includes("/agent/{uuid}")) return s.agent;
       break;
     case "trigger_uuid":
       return template.includes("{count}") ? s.scaleTrigger : s.trigger;

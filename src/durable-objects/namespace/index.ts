@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { config } from "../../config";
 import type { ActionFilters, ActionJson, CallerActionJson, RequestMeta } from "../../domain/action";
+import type { AgentFilters, AgentJson } from "../../domain/agent";
 import type { NamespaceInfo, NamespaceKind } from "../../domain/namespace";
 import type { Listing, Page } from "../../domain/pagination";
 import { fail, ok, type Result } from "../../domain/result";
@@ -9,6 +10,7 @@ import type { TriggerCall, TriggerFilters, TriggerJson } from "../../domain/trig
 import type { AttemptReport, BeginResult } from "../../targets/job";
 import { migrate } from "../migrations";
 import { Actions } from "./actions";
+import { Agents } from "./agents";
 import { type ApiKeyJson, authenticateKey, deleteKey, insertKey, listKeys } from "./api-keys";
 import { Attempts } from "./attempts";
 import { acceptCall } from "./calls";
@@ -30,7 +32,8 @@ export type { ApiKeyJson } from "./api-keys";
  *
  * This class is the RPC surface only: each method checks access once and
  * delegates to the module that owns the tables (members.ts, api-keys.ts,
- * services.ts, triggers.ts, calls.ts, actions.ts, attempts.ts, scheduler.ts).
+ * services.ts, triggers.ts, calls.ts, actions.ts, attempts.ts, scheduler.ts,
+ * agents.ts).
  */
 export class NamespaceObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -47,6 +50,7 @@ export class NamespaceObject extends DurableObject<Env> {
   private readonly actions: Actions;
   private readonly attempts: Attempts;
   private readonly scheduler: Scheduler;
+  private readonly agents: Agents;
   private readonly keyUsedAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -57,6 +61,7 @@ export class NamespaceObject extends DurableObject<Env> {
     this.scheduler = new Scheduler(ctx.storage, this.sql);
     this.services = new Services(this.sql, name);
     this.triggers = new Triggers(this.sql, name);
+    this.agents = new Agents(this.sql, name);
     this.actions = new Actions(this.sql, name, this.scheduler, () => this.leaseMs());
     // Settings are read when used, from this.env, the object's settings at that moment.
     this.attempts = new Attempts(this.sql, name, this.actions, this.services, this.scheduler, () => {
@@ -276,6 +281,28 @@ export class NamespaceObject extends DurableObject<Env> {
 
   retryAction(caller: string, asked: string, uuid: string, meta: RequestMeta): Result<ActionJson> {
     return this.as(caller, asked, () => this.actions.retry(uuid, caller, meta, (s) => this.services.row(s)));
+  }
+
+  // ---- agents (see agents.ts) ----
+
+  listAgents(caller: string, asked: string, filters: AgentFilters, page: Page): Result<Listing<AgentJson>> {
+    return this.as(caller, asked, () => ok(this.agents.list(filters, page)));
+  }
+
+  async createAgent(caller: string, asked: string, name: string): Promise<Result<AgentJson & { token: string }>> {
+    return this.members.denied(caller, asked) ?? (await this.agents.create(name));
+  }
+
+  getAgent(caller: string, asked: string, uuid: string): Result<AgentJson> {
+    return this.as(caller, asked, () => this.agents.get(uuid));
+  }
+
+  updateAgent(caller: string, asked: string, uuid: string, changes: { name?: string }): Result<AgentJson> {
+    return this.as(caller, asked, () => this.agents.update(uuid, changes));
+  }
+
+  deleteAgent(caller: string, asked: string, uuid: string): Result<AgentJson> {
+    return this.as(caller, asked, () => this.agents.remove(uuid));
   }
 
   // ---- the queue side (see attempts.ts) ----

@@ -15,6 +15,7 @@ const NAMESPACE_TABLES = [
   "actions",
   "trigger_calls",
   "idempotency_keys",
+  "agents",
 ] as const;
 
 const NO_ACCESS = (name: string) =>

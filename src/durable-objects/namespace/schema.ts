@@ -147,4 +147,20 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE actions DROP COLUMN remote_target;
     `,
   },
+  {
+    id: 6,
+    name: "agents: processes next to an orchestrator that dial out and perform operations",
+    sql: `
+      CREATE TABLE agents (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        connected_since INTEGER,
+        last_seen INTEGER,
+        report TEXT
+      );
+    `,
+  },
 ];

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { ACTION_KINDS, ACTION_STATES, type ActionJson, type CallerActionJson } from "../../domain/action";
+import { AGENT_STATES, type AgentJson } from "../../domain/agent";
 import type { ListMeta } from "../../domain/pagination";
 import { SERVICE_STATES, type ServiceJson } from "../../domain/service";
 import { OPERATION_NAMES, type TriggerJson } from "../../domain/trigger";
@@ -187,6 +188,27 @@ const ListMetaObject = z
 export const listOf = <T extends z.ZodType>(name: string, item: T) =>
   z.object({ meta: ListMetaObject, objects: z.array(item) }).openapi(name);
 
+const agentFields = {
+  uuid: z.string(),
+  name: z.string(),
+  resource_uri: z.string(),
+  state: z.enum(AGENT_STATES).openapi({ description: "whether the agent holds a connection now" }),
+  created: date(),
+  connected_since: date("since when the current connection is held, or null"),
+  last_seen: date("the last message of the agent, or null"),
+  agent_version: z.string().nullable().openapi({ description: "as its process reported on connecting" }),
+  orchestrator: z.string().nullable().openapi({ description: "as its process reported on connecting" }),
+  engine_version: z.string().nullable().openapi({ description: "as its process reported on connecting" }),
+  node_id: z.string().nullable().openapi({ description: "as its process reported on connecting" }),
+};
+export const AgentObject = z.object(agentFields).openapi("Agent");
+export const NewAgentObject = z
+  .object({
+    ...agentFields,
+    token: z.string().openapi({ description: "the agent's token; shown in this answer only, stored as a hash" }),
+  })
+  .openapi("NewAgent");
+
 export const HealthObject = z.object({ status: z.literal("ok") }).openapi("Health");
 
 /** `true` when A and B are each assignable to the other. */
@@ -205,4 +227,6 @@ type _CallerAction = Assert<Mutual<z.output<typeof CallerActionObject>, CallerAc
 type _Trigger = Assert<Mutual<z.output<typeof TriggerObject>, TriggerJson>>;
 type _ApiKey = Assert<Mutual<z.output<typeof ApiKeyObject>, ApiKeyJson>>;
 type _NewApiKey = Assert<Mutual<z.output<typeof NewApiKeyObject>, ApiKeyJson & { key: string }>>;
+type _Agent = Assert<Mutual<z.output<typeof AgentObject>, AgentJson>>;
+type _NewAgent = Assert<Mutual<z.output<typeof NewAgentObject>, AgentJson & { token: string }>>;
 type _ListMeta = Assert<Mutual<z.output<typeof ListMetaObject>, ListMeta>>;

@@ -1,0 +1,105 @@
+import {
+  type AgentFilters,
+  type AgentJson,
+  type AgentRow,
+  MAX_AGENTS_PER_NAMESPACE,
+  newAgentToken,
+  serializeAgent,
+} from "../../domain/agent";
+import { sha256Hex } from "../../domain/crypto";
+import { newUuid } from "../../domain/ids";
+import type { Listing, Page } from "../../domain/pagination";
+import { fail, ok, type Result } from "../../domain/result";
+import { type Condition, equals, selectPage } from "./listing";
+
+export const AGENT_NOT_FOUND = fail("not_found", "Agent not found");
+
+/** Connected or not is whether the agent holds a connection now. */
+const stateIs = (state: string | undefined): Condition => {
+  if (state === undefined) return null;
+  return { sql: state === "Connected" ? "connected_since IS NOT NULL" : "connected_since IS NULL", args: [] };
+};
+
+/**
+ * A namespace's agents: the `agents` table. A token is shown once, in the
+ * answer to the create; only its SHA-256 is kept.
+ */
+export class Agents {
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly ns: () => string,
+  ) {}
+
+  row(uuid: string): AgentRow | undefined {
+    return this.sql.exec<AgentRow>("SELECT * FROM agents WHERE uuid = ?", uuid).toArray()[0];
+  }
+
+  list(filters: AgentFilters, page: Page): Listing<AgentJson> {
+    const { total, rows } = selectPage<AgentRow>(this.sql, {
+      columns: "*",
+      table: "agents",
+      where: [equals("name", filters.name), stateIs(filters.state)],
+      order: "seq",
+      page,
+    });
+    return { total, objects: rows.map((r) => this.json(r)) };
+  }
+
+  async create(name: string): Promise<Result<AgentJson & { token: string }>> {
+    const token = newAgentToken(this.ns());
+    const hash = await sha256Hex(token);
+    // Checked after the await, with no await before the insert: other requests may run during one.
+    const count = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM agents").one().n;
+    if (count >= MAX_AGENTS_PER_NAMESPACE) {
+      return fail(
+        "quota_exceeded",
+        `a namespace may hold at most ${MAX_AGENTS_PER_NAMESPACE} agents; delete one before creating another`,
+      );
+    }
+    if (this.named(name)) return this.nameTaken(name);
+    const uuid = newUuid();
+    this.sql.exec(
+      "INSERT INTO agents (uuid, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+      uuid,
+      name,
+      hash,
+      Date.now(),
+    );
+    return ok({ ...this.json(this.row(uuid) as AgentRow), token });
+  }
+
+  get(uuid: string): Result<AgentJson> {
+    const row = this.row(uuid);
+    return row ? ok(this.json(row)) : AGENT_NOT_FOUND;
+  }
+
+  update(uuid: string, changes: { name?: string }): Result<AgentJson> {
+    const row = this.row(uuid);
+    if (!row) return AGENT_NOT_FOUND;
+    if (changes.name !== undefined && changes.name !== row.name) {
+      if (this.named(changes.name)) return this.nameTaken(changes.name);
+      this.sql.exec("UPDATE agents SET name = ? WHERE uuid = ?", changes.name, uuid);
+    }
+    return ok(this.json(this.row(uuid) as AgentRow));
+  }
+
+  /** Deletes an agent: its token is refused from this moment on. */
+  remove(uuid: string): Result<AgentJson> {
+    const row = this.row(uuid);
+    if (!row) return AGENT_NOT_FOUND;
+    this.sql.exec("DELETE FROM agents WHERE uuid = ?", uuid);
+    return ok(this.json({ ...row, connected_since: null }));
+  }
+
+  private named(name: string): boolean {
+    return this.sql.exec("SELECT 1 FROM agents WHERE name = ?", name).toArray().length > 0;
+  }
+
+  private nameTaken(name: string) {
+    return fail("conflict", `an agent named '${name}' already exists`);
+  }
+
+  private json(row: AgentRow): AgentJson {
+    return serializeAgent(this.ns(), row);
+  }
+}
