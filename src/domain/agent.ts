@@ -26,6 +26,9 @@ export type AgentPatch = z.infer<typeof AgentPatch>;
 
 export type AgentFilters = { name?: string; state?: string };
 
+/** Characters of each field an agent reports that are kept. */
+export const MAX_REPORT_FIELD = 100;
+
 /** What the agent's process reported when it connected. */
 export type AgentReport = {
   agent_version: string | null;

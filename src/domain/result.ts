@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   "conflict",
   "payload_too_large",
   "unsupported_media_type",
+  "upgrade_required",
   "rate_limited",
   "unavailable",
 ] as const;

@@ -1,6 +1,7 @@
 import {
   type AgentFilters,
   type AgentJson,
+  type AgentReport,
   type AgentRow,
   MAX_AGENTS_PER_NAMESPACE,
   newAgentToken,
@@ -28,7 +29,31 @@ export class Agents {
   constructor(
     private readonly sql: SqlStorage,
     private readonly ns: () => string,
+    /** The last heartbeat of an agent's connection, answered by the runtime without a write. */
+    private readonly lastPing: (uuid: string) => number | null,
   ) {}
+
+  byTokenHash(hash: string): AgentRow | undefined {
+    return this.sql.exec<AgentRow>("SELECT * FROM agents WHERE token_hash = ?", hash).toArray()[0];
+  }
+
+  /** A connection of the agent was accepted. */
+  connected(uuid: string, now: number): void {
+    this.sql.exec("UPDATE agents SET connected_since = ?, last_seen = ? WHERE uuid = ?", now, now, uuid);
+  }
+
+  /** The agent's last connection ended. */
+  disconnected(uuid: string, now: number): void {
+    this.sql.exec("UPDATE agents SET connected_since = NULL, last_seen = ? WHERE uuid = ?", now, uuid);
+  }
+
+  reported(uuid: string, report: AgentReport, now: number): void {
+    this.sql.exec("UPDATE agents SET report = ?, last_seen = ? WHERE uuid = ?", JSON.stringify(report), now, uuid);
+  }
+
+  seen(uuid: string, now: number): void {
+    this.sql.exec("UPDATE agents SET last_seen = ? WHERE uuid = ?", now, uuid);
+  }
 
   row(uuid: string): AgentRow | undefined {
     return this.sql.exec<AgentRow>("SELECT * FROM agents WHERE uuid = ?", uuid).toArray()[0];
@@ -100,6 +125,8 @@ export class Agents {
   }
 
   private json(row: AgentRow): AgentJson {
-    return serializeAgent(this.ns(), row);
+    const ping = row.connected_since === null ? null : this.lastPing(row.uuid);
+    const last_seen = ping !== null && (row.last_seen === null || ping > row.last_seen) ? ping : row.last_seen;
+    return serializeAgent(this.ns(), { ...row, last_seen });
   }
 }

@@ -10,6 +10,7 @@ import type { TriggerCall, TriggerFilters, TriggerJson } from "../../domain/trig
 import type { AttemptReport, BeginResult } from "../../targets/job";
 import { migrate } from "../migrations";
 import { Actions } from "./actions";
+import { AgentLinks, CLOSE, PING, PONG } from "./agent-links";
 import { Agents } from "./agents";
 import { type ApiKeyJson, authenticateKey, deleteKey, insertKey, listKeys } from "./api-keys";
 import { Attempts } from "./attempts";
@@ -51,6 +52,7 @@ export class NamespaceObject extends DurableObject<Env> {
   private readonly attempts: Attempts;
   private readonly scheduler: Scheduler;
   private readonly agents: Agents;
+  private readonly links: AgentLinks;
   private readonly keyUsedAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -61,7 +63,10 @@ export class NamespaceObject extends DurableObject<Env> {
     this.scheduler = new Scheduler(ctx.storage, this.sql);
     this.services = new Services(this.sql, name);
     this.triggers = new Triggers(this.sql, name);
-    this.agents = new Agents(this.sql, name);
+    this.agents = new Agents(this.sql, name, (uuid) => this.links.lastPing(uuid));
+    this.links = new AgentLinks(ctx, this.agents);
+    // Heartbeats are answered by the runtime, without waking a hibernating object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.actions = new Actions(this.sql, name, this.scheduler, () => this.leaseMs());
     // Settings are read when used, from this.env, the object's settings at that moment.
     this.attempts = new Attempts(this.sql, name, this.actions, this.services, this.scheduler, () => {
@@ -117,7 +122,9 @@ export class NamespaceObject extends DurableObject<Env> {
   }
 
   destroy(kind: NamespaceKind): Result<{ memberships: string[]; members: string[] }> {
-    return this.members.destroy(kind);
+    const destroyed = this.members.destroy(kind);
+    if (destroyed.ok) this.links.dropAll();
+    return destroyed;
   }
 
   addMember(username: string): Result<{ username: string }> {
@@ -301,8 +308,38 @@ export class NamespaceObject extends DurableObject<Env> {
     return this.as(caller, asked, () => this.agents.update(uuid, changes));
   }
 
+  /** Deletes an agent: its connection is closed at once and its token refused from then on. */
   deleteAgent(caller: string, asked: string, uuid: string): Result<AgentJson> {
-    return this.as(caller, asked, () => this.agents.remove(uuid));
+    return this.as(caller, asked, () => {
+      const removed = this.agents.remove(uuid);
+      if (removed.ok) this.links.drop(uuid, CLOSE.deleted);
+      return removed;
+    });
+  }
+
+  /**
+   * An agent's connection (the only request that reaches this object over
+   * fetch: a WebSocket upgrade cannot travel over RPC). The Worker has checked
+   * the token's shape and that it names this namespace.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const token = request.headers.get("x-agent-token") ?? "";
+    if (!this.members.namespace() || request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response(JSON.stringify({ error: "unknown or revoked agent token" }), { status: 401 });
+    }
+    return this.links.accept(token);
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    if (this.migrated) this.links.message(ws, message);
+  }
+
+  override webSocketClose(ws: WebSocket): void {
+    if (this.migrated) this.links.closed(ws);
+  }
+
+  override webSocketError(ws: WebSocket): void {
+    if (this.migrated) this.links.closed(ws);
   }
 
   // ---- the queue side (see attempts.ts) ----

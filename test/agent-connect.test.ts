@@ -1,0 +1,156 @@
+/**
+ * An agent's connection: GET /api/agent/v1/connect/ upgraded to a WebSocket
+ * with its token as a Bearer header, held by its namespace's object. The
+ * agent shows Connected while it is held; a newer connection replaces an
+ * older one; deleting the agent closes it at once and refuses its token.
+ */
+import { describe, expect, it } from "vitest";
+import { as, call, createUser, type User } from "./helpers/api";
+
+type Agent = { uuid: string; resource_uri: string; token: string; [k: string]: unknown };
+
+async function createAgent(user: User, name = "edge"): Promise<Agent> {
+  const res = await as(user, "POST", "/api/agent/v1/agent/", { name });
+  expect(res.status).toBe(201);
+  return res.json<Agent>();
+}
+
+function dial(token: string | null, headers: Record<string, string> = { upgrade: "websocket" }) {
+  return call("/api/agent/v1/connect/", {
+    headers: { ...headers, ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+  });
+}
+
+/** A connected socket, with the messages and the close it receives. */
+async function connect(token: string) {
+  const res = await dial(token);
+  expect(res.status).toBe(101);
+  const ws = res.webSocket as WebSocket;
+  const messages: string[] = [];
+  let closed: { code: number; reason: string } | null = null;
+  const waiters: (() => void)[] = [];
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  ws.addEventListener("message", (e) => {
+    messages.push(String(e.data));
+    wake();
+  });
+  ws.addEventListener("close", (e) => {
+    closed = { code: e.code, reason: e.reason };
+    wake();
+  });
+  ws.accept();
+  const until = async (done: () => boolean, what: string) => {
+    const deadline = Date.now() + 3000;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  };
+  return { ws, messages, closed: () => closed, until };
+}
+
+const agentOf = async (user: User, agent: Agent) => (await as(user, "GET", agent.resource_uri)).json<Agent>();
+
+describe("agent connections", () => {
+  it("a valid token connects: the agent shows Connected, its hello is kept, a ping is answered", async () => {
+    const user = await createUser();
+    const agent = await createAgent(user);
+    const link = await connect(agent.token);
+    const up = await agentOf(user, agent);
+    expect(up.state).toBe("Connected");
+    expect(up.connected_since).not.toBeNull();
+    expect(up.last_seen).not.toBeNull();
+
+    link.ws.send(
+      JSON.stringify({
+        type: "hello",
+        agent_version: "0.1.0",
+        orchestrator: "swarm",
+        engine_version: "20.10.24",
+        node_id: "n0de",
+      }),
+    );
+    await link.until(() => link.messages.includes('{"type":"welcome"}'), "welcome");
+    expect(await agentOf(user, agent)).toMatchObject({
+      agent_version: "0.1.0",
+      orchestrator: "swarm",
+      engine_version: "20.10.24",
+      node_id: "n0de",
+    });
+
+    link.ws.send('{"type":"ping"}');
+    await link.until(() => link.messages.includes('{"type":"pong"}'), "pong");
+    link.ws.send("not json");
+    await link.until(() => link.messages.some((m) => m.includes('"type":"error"')), "error");
+    expect(link.closed()).toBeNull();
+  });
+
+  it("closing the connection makes the agent Disconnected", async () => {
+    const user = await createUser();
+    const agent = await createAgent(user);
+    const link = await connect(agent.token);
+    link.ws.close(1000, "bye");
+    const deadline = Date.now() + 3000;
+    while ((await agentOf(user, agent)).state !== "Disconnected") {
+      if (Date.now() > deadline) throw new Error("the agent stayed Connected");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const list = await (await as(user, "GET", "/api/agent/v1/agent/?state=Connected")).json<{ objects: unknown[] }>();
+    expect(list.objects).toHaveLength(0);
+  });
+
+  it("a newer connection replaces the older one, and the agent stays Connected", async () => {
+    const user = await createUser();
+    const agent = await createAgent(user);
+    const first = await connect(agent.token);
+    const second = await connect(agent.token);
+    await first.until(() => first.closed() !== null, "the first connection to close");
+    expect(first.closed()?.code).toBe(4000);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await agentOf(user, agent)).state).toBe("Connected");
+    second.ws.send('{"type":"ping"}');
+    await second.until(() => second.messages.includes('{"type":"pong"}'), "pong");
+  });
+
+  it("deleting the agent closes its connection at once, and its token is refused from then on", async () => {
+    const user = await createUser();
+    const agent = await createAgent(user);
+    const link = await connect(agent.token);
+    expect((await as(user, "DELETE", agent.resource_uri)).status).toBe(200);
+    await link.until(() => link.closed() !== null, "the connection to close");
+    expect(link.closed()?.code).toBe(4001);
+    const again = await dial(agent.token);
+    expect(again.status).toBe(401);
+    expect(await again.json()).toEqual({ error: "unknown or revoked agent token" });
+  });
+
+  it("every refused token is the same 401, which names nothing; no upgrade is a 426", async () => {
+    const user = await createUser();
+    const agent = await createAgent(user);
+    const other = `dca_${user.username}_${"0".repeat(40)}`;
+    const ghost = `dca_nosuchns_${"a".repeat(40)}`;
+    for (const [what, token] of [
+      ["a token of the right shape that is no agent's", other],
+      ["a token naming a namespace that does not exist", ghost],
+      ["the user's API key", user.apikey],
+      ["nothing", null],
+      ["garbage", "x"],
+    ] as const) {
+      const res = await dial(token);
+      expect(res.status, what).toBe(401);
+      expect(res.headers.get("www-authenticate"), what).toBe('Bearer realm="Docker Cloud agents"');
+      const body = await res.text();
+      expect(body, what).not.toContain(agent.uuid);
+      expect(JSON.parse(body), what).toHaveProperty("error");
+    }
+    const plain = await dial(agent.token, {});
+    expect(plain.status).toBe(426);
+    expect(plain.headers.get("upgrade")).toBe("websocket");
+    expect(await plain.json()).toHaveProperty("error");
+  });
+});
