@@ -1,0 +1,57 @@
+/** The agent's command line. */
+export type Options = {
+  /** The API's base URL (https://..., or http://localhost for local development). */
+  url: string;
+  token: string;
+  heartbeatMs: number;
+};
+
+export const USAGE =
+  "usage: dockercloud-agent --url https://<api host> --token <agent token> " +
+  "(or the environment variables DOCKERCLOUD_AGENT_URL and DOCKERCLOUD_AGENT_TOKEN)";
+
+/** Parses `--name value` pairs; the token may come from the environment, so it stays out of `ps`. */
+export function parseArgs(argv: readonly string[], env: Record<string, string | undefined>): Options | string {
+  const given = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    const [name, inline] = arg.startsWith("--") ? arg.slice(2).split(/=(.*)/s) : [undefined, undefined];
+    if (!name) return `unexpected argument '${arg}'; ${USAGE}`;
+    const value = inline ?? argv[++i];
+    if (value === undefined) return `--${name} needs a value; ${USAGE}`;
+    given.set(name, value);
+  }
+  for (const name of given.keys()) {
+    if (!["url", "token", "heartbeat-seconds"].includes(name)) return `unknown option --${name}; ${USAGE}`;
+  }
+  const url = given.get("url") ?? env.DOCKERCLOUD_AGENT_URL;
+  const token = given.get("token") ?? env.DOCKERCLOUD_AGENT_TOKEN;
+  if (!url || !token) return USAGE;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `--url '${url}' is not a URL; ${USAGE}`;
+  }
+  const local = parsed.hostname === "localhost" || parsed.hostname === "127.0.0.1";
+  if (parsed.protocol !== "https:" && !(parsed.protocol === "http:" && local)) {
+    return "--url must be https:// (http:// only for localhost): the token travels in it";
+  }
+  if (!/^dca_[a-z0-9]{4,30}_[0-9a-f]{40}$/.test(token)) {
+    return "the token is not an agent token (dca_<namespace>_<40 hex digits>, shown once when the agent was created)";
+  }
+  const heartbeat = Number(given.get("heartbeat-seconds") ?? 15);
+  if (!Number.isFinite(heartbeat) || heartbeat < 1 || heartbeat > 300) {
+    return "--heartbeat-seconds must be from 1 to 300";
+  }
+  return { url: parsed.toString(), token, heartbeatMs: heartbeat * 1000 };
+}
+
+/** The WebSocket URL of the connection endpoint under the API's base URL. */
+export function connectUrl(base: string): string {
+  const url = new URL(base);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/api/agent/v1/connect/`;
+  url.search = "";
+  return url.toString();
+}
