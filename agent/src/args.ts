@@ -1,5 +1,9 @@
+import { type AllowRules, addRule, hasRules, NO_RULES } from "./allow.ts";
+
 /** The agent's command line. */
 export type Options = {
+  /** The services it may act on. */
+  allow: AllowRules;
   /** The API's base URL (https://..., or http://localhost for local development). */
   url: string;
   token: string;
@@ -8,21 +12,38 @@ export type Options = {
 
 export const USAGE =
   "usage: dockercloud-agent --url https://<api host> --token <agent token> " +
-  "(or the environment variables DOCKERCLOUD_AGENT_URL and DOCKERCLOUD_AGENT_TOKEN)";
+  "(--allow-label KEY=VALUE | --allow-service NAME)... | --allow-all " +
+  "(URL and token may come from DOCKERCLOUD_AGENT_URL and DOCKERCLOUD_AGENT_TOKEN)";
 
 /** Parses `--name value` pairs; the token may come from the environment, so it stays out of `ps`. */
 export function parseArgs(argv: readonly string[], env: Record<string, string | undefined>): Options | string {
   const given = new Map<string, string>();
+  let allow = NO_RULES;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     const [name, inline] = arg.startsWith("--") ? arg.slice(2).split(/=(.*)/s) : [undefined, undefined];
     if (!name) return `unexpected argument '${arg}'; ${USAGE}`;
+    if (name === "allow-all") {
+      const next = addRule(allow, name, inline);
+      if (typeof next === "string") return next;
+      allow = next;
+      continue;
+    }
     const value = inline ?? argv[++i];
     if (value === undefined) return `--${name} needs a value; ${USAGE}`;
+    if (name.startsWith("allow-")) {
+      const next = addRule(allow, name, value);
+      if (typeof next === "string") return next;
+      allow = next;
+      continue;
+    }
     given.set(name, value);
   }
   for (const name of given.keys()) {
     if (!["url", "token", "heartbeat-seconds"].includes(name)) return `unknown option --${name}; ${USAGE}`;
+  }
+  if (!hasRules(allow)) {
+    return `say which services the agent may act on: --allow-label KEY=VALUE, --allow-service NAME, or --allow-all; ${USAGE}`;
   }
   const url = given.get("url") ?? env.DOCKERCLOUD_AGENT_URL;
   const token = given.get("token") ?? env.DOCKERCLOUD_AGENT_TOKEN;
@@ -44,7 +65,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   if (!Number.isFinite(heartbeat) || heartbeat < 1 || heartbeat > 300) {
     return "--heartbeat-seconds must be from 1 to 300";
   }
-  return { url: parsed.toString(), token, heartbeatMs: heartbeat * 1000 };
+  return { url: parsed.toString(), token, heartbeatMs: heartbeat * 1000, allow };
 }
 
 /** The WebSocket URL of the connection endpoint under the API's base URL. */

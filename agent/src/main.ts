@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { describe } from "./allow.ts";
 import { parseArgs } from "./args.ts";
 import { AGENT_VERSION, startLink } from "./link.ts";
 
@@ -13,7 +14,7 @@ if (typeof options === "string") {
   process.exit(2);
 }
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
-log(`dockercloud-agent ${AGENT_VERSION}`);
+log(`dockercloud-agent ${AGENT_VERSION}; may act on: ${describe(options.allow)}`);
 // What the agent runs on is reported once the orchestrator adapters exist; until then only its version.
 const link = startLink(options, { orchestrator: null, engine_version: null, node_id: null }, log);
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => link.stop());

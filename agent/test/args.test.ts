@@ -1,32 +1,63 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { refusal } from "../src/allow.ts";
 import { connectUrl, parseArgs } from "../src/args.ts";
 import { reconnectDelayMs } from "../src/backoff.ts";
 
 const TOKEN = `dca_alice_${"a1".repeat(20)}`;
 
-test("the URL and token come from flags or the environment", () => {
-  assert.deepEqual(parseArgs(["--url", "https://api.example.com", "--token", TOKEN], {}), {
+test("the URL and token come from flags or the environment; rules from flags", () => {
+  assert.deepEqual(parseArgs(["--url", "https://api.example.com", "--token", TOKEN, "--allow-all"], {}), {
     url: "https://api.example.com/",
     token: TOKEN,
     heartbeatMs: 15_000,
+    allow: { all: true, labels: [], services: [] },
   });
-  assert.deepEqual(
-    parseArgs(["--heartbeat-seconds=5"], {
-      DOCKERCLOUD_AGENT_URL: "http://localhost:8787",
-      DOCKERCLOUD_AGENT_TOKEN: TOKEN,
-    }),
-    { url: "http://localhost:8787/", token: TOKEN, heartbeatMs: 5_000 },
-  );
+  const env = { DOCKERCLOUD_AGENT_URL: "http://localhost:8787", DOCKERCLOUD_AGENT_TOKEN: TOKEN };
+  assert.deepEqual(parseArgs(["--heartbeat-seconds=5", "--allow-service", "web", "--allow-label=deploy=auto"], env), {
+    url: "http://localhost:8787/",
+    token: TOKEN,
+    heartbeatMs: 5_000,
+    allow: { all: false, labels: [{ key: "deploy", value: "auto" }], services: ["web"] },
+  });
+});
+
+test("an agent with no rule is refused: allowing everything must be said outright", () => {
+  const refused = parseArgs(["--url", "https://api.example.com", "--token", TOKEN], {});
+  assert.equal(typeof refused, "string");
+  assert.match(refused as string, /--allow-all/);
+  const bads = [["--allow-label", "novalue"], ["--allow-label", "=x"], ["--allow-service", "a b"], ["--allow-all=no"]];
+  for (const bad of bads) {
+    assert.equal(
+      typeof parseArgs(["--url", "https://x.example", "--token", TOKEN, ...bad], {}),
+      "string",
+      bad.join(" "),
+    );
+  }
+});
+
+test("a service is allowed by name, by label, or by --allow-all; otherwise refused with the rules", () => {
+  const web = { name: "web", labels: { deploy: "auto" } };
+  const db = { name: "db", labels: { deploy: "manual" } };
+  const byName = { all: false, labels: [], services: ["web"] };
+  const byLabel = { all: false, labels: [{ key: "deploy", value: "auto" }], services: [] };
+  assert.equal(refusal(byName, web), null);
+  assert.equal(refusal(byLabel, web), null);
+  assert.equal(refusal({ all: true, labels: [], services: [] }, db), null);
+  assert.match(refusal(byName, db) ?? "", /do not allow it to act on service 'db' \(allowed: service web\)/);
+  assert.match(refusal(byLabel, db) ?? "", /allowed: label deploy=auto/);
 });
 
 test("what cannot work is refused with a reason", () => {
   const refused = (argv: string[]) => typeof parseArgs(argv, {}) === "string";
   assert.ok(refused([]));
-  assert.ok(refused(["--url", "http://api.example.com", "--token", TOKEN]), "http to a remote host");
-  assert.ok(refused(["--url", "https://api.example.com", "--token", "apikey"]), "not an agent token");
-  assert.ok(refused(["--url", "https://api.example.com", "--token", TOKEN, "--run", "rm"]), "unknown option");
-  assert.ok(refused(["--url", "https://api.example.com", "--token", TOKEN, "--heartbeat-seconds", "0"]));
+  assert.ok(refused(["--allow-all", "--url", "http://api.example.com", "--token", TOKEN]), "http to a remote host");
+  assert.ok(refused(["--allow-all", "--url", "https://api.example.com", "--token", "apikey"]), "not an agent token");
+  assert.ok(
+    refused(["--allow-all", "--url", "https://api.example.com", "--token", TOKEN, "--run", "rm"]),
+    "unknown option",
+  );
+  assert.ok(refused(["--allow-all", "--url", "https://api.example.com", "--token", TOKEN, "--heartbeat-seconds", "0"]));
   assert.ok(refused(["--url"]), "a flag without its value");
 });
 
