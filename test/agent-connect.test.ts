@@ -4,6 +4,8 @@
  * agent shows Connected while it is held; a newer connection replaces an
  * older one; deleting the agent closes it at once and refuses its token.
  */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { as, call, createUser, type User } from "./helpers/api";
 
@@ -127,6 +129,37 @@ describe("agent connections", () => {
     const again = await dial(agent.token);
     expect(again.status).toBe(401);
     expect(await again.json()).toEqual({ error: "unknown or revoked agent token" });
+  });
+
+  it("an agent silent for longer than 90 s is presumed gone: its connection is closed (4003), it shows Disconnected", async () => {
+    const user = await createUser();
+    const agent = await createAgent(user);
+    const link = await connect(agent.token);
+    expect((await agentOf(user, agent)).state).toBe("Connected");
+    // No ping was sent; the last sign is the connection itself, moved 91 s into the past.
+    await runInDurableObject(env.NAMESPACES.getByName(user.username), (_o, state) => {
+      state.storage.sql.exec("UPDATE agents SET last_seen = ? WHERE uuid = ?", Date.now() - 91_000, agent.uuid);
+    });
+    const seen = await agentOf(user, agent);
+    expect(seen.state).toBe("Disconnected");
+    expect(seen.connected_since).toBeNull();
+    await link.until(() => link.closed() !== null, "the silent connection to close");
+    expect(link.closed()?.code).toBe(4003);
+    const list = await (await as(user, "GET", "/api/agent/v1/agent/?state=Connected")).json<{ objects: unknown[] }>();
+    expect(list.objects).toHaveLength(0);
+  });
+
+  it("a ping is a sign of life: an agent that pings is not presumed gone", async () => {
+    const user = await createUser();
+    const agent = await createAgent(user);
+    const link = await connect(agent.token);
+    await runInDurableObject(env.NAMESPACES.getByName(user.username), (_o, state) => {
+      state.storage.sql.exec("UPDATE agents SET last_seen = ? WHERE uuid = ?", Date.now() - 91_000, agent.uuid);
+    });
+    link.ws.send('{"type":"ping"}');
+    await link.until(() => link.messages.includes('{"type":"pong"}'), "pong");
+    expect((await agentOf(user, agent)).state).toBe("Connected");
+    expect(link.closed()).toBeNull();
   });
 
   it("every refused token is the same 401, which names nothing; no upgrade is a 426", async () => {

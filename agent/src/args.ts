@@ -62,8 +62,9 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     return "the token is not an agent token (dca_<namespace>_<40 hex digits>, shown once when the agent was created)";
   }
   const heartbeat = Number(given.get("heartbeat-seconds") ?? 15);
-  if (!Number.isFinite(heartbeat) || heartbeat < 1 || heartbeat > 300) {
-    return "--heartbeat-seconds must be from 1 to 300";
+  // The service presumes an agent silent for 90 s gone: a heartbeat must come well within that.
+  if (!Number.isFinite(heartbeat) || heartbeat < 1 || heartbeat > 60) {
+    return "--heartbeat-seconds must be from 1 to 60";
   }
   return { url: parsed.toString(), token, heartbeatMs: heartbeat * 1000, allow };
 }

@@ -26,6 +26,14 @@ export type AgentPatch = z.infer<typeof AgentPatch>;
 
 export type AgentFilters = { name?: string; state?: string };
 
+/**
+ * An agent must show a sign of life (a ping, any message) at least this often;
+ * past it, its connection is presumed dead (a NAT or a firewall may drop an
+ * idle connection without either end hearing of it) and is closed. The agent
+ * program pings every 15 s by default, at most every 60 s.
+ */
+export const AGENT_SILENCE_MS = 90_000;
+
 /** Characters of each field an agent reports that are kept. */
 export const MAX_REPORT_FIELD = 100;
 

@@ -1,4 +1,4 @@
-import { type AgentReport, MAX_REPORT_FIELD } from "../../domain/agent";
+import { AGENT_SILENCE_MS, type AgentReport, MAX_REPORT_FIELD } from "../../domain/agent";
 import { sha256Hex } from "../../domain/crypto";
 import type { Agents } from "./agents";
 
@@ -7,6 +7,7 @@ export const CLOSE = {
   replaced: { code: 4000, reason: "replaced by a newer connection of this agent" },
   deleted: { code: 4001, reason: "the agent was deleted; its token is refused from now on" },
   namespaceDeleted: { code: 4002, reason: "the namespace was deleted" },
+  silent: { code: 4003, reason: "no sign of the agent for 90 s; dial again" },
 } as const;
 
 /** A heartbeat the runtime answers without waking the object (hibernation); its time is the agent's last sign. */
@@ -62,6 +63,21 @@ export class AgentLinks {
     if (!uuid) return;
     const others = this.ctx.getWebSockets(uuid).filter((s) => s !== ws && s.readyState === WebSocket.OPEN);
     if (others.length === 0) this.agents.disconnected(uuid, Date.now());
+  }
+
+  /**
+   * Closes the connections of agents silent for longer than AGENT_SILENCE_MS
+   * and marks them Disconnected, so that `state` says whether an agent can be
+   * reached now. Run before agents are read.
+   */
+  reap(now: number): void {
+    for (const { uuid, last_seen } of this.agents.connectedRows()) {
+      const ping = this.lastPing(uuid);
+      const sign = Math.max(last_seen ?? 0, ping ?? 0);
+      if (now - sign <= AGENT_SILENCE_MS) continue;
+      this.drop(uuid, CLOSE.silent);
+      this.agents.disconnected(uuid, sign);
+    }
   }
 
   /** Closes an agent's connection (it was deleted). */

@@ -37,14 +37,27 @@ export class Agents {
     return this.sql.exec<AgentRow>("SELECT * FROM agents WHERE token_hash = ?", hash).toArray()[0];
   }
 
+  /** The agents that hold a connection, as their rows say. */
+  connectedRows(): { uuid: string; last_seen: number | null }[] {
+    return this.sql
+      .exec<{ uuid: string; last_seen: number | null }>(
+        "SELECT uuid, last_seen FROM agents WHERE connected_since IS NOT NULL",
+      )
+      .toArray();
+  }
+
   /** A connection of the agent was accepted. */
   connected(uuid: string, now: number): void {
     this.sql.exec("UPDATE agents SET connected_since = ?, last_seen = ? WHERE uuid = ?", now, now, uuid);
   }
 
-  /** The agent's last connection ended. */
-  disconnected(uuid: string, now: number): void {
-    this.sql.exec("UPDATE agents SET connected_since = NULL, last_seen = ? WHERE uuid = ?", now, uuid);
+  /** The agent's last connection ended, its last sign at `at` (once: a reaped connection closes later). */
+  disconnected(uuid: string, at: number): void {
+    this.sql.exec(
+      "UPDATE agents SET connected_since = NULL, last_seen = ? WHERE uuid = ? AND connected_since IS NOT NULL",
+      at,
+      uuid,
+    );
   }
 
   reported(uuid: string, report: AgentReport, now: number): void {

@@ -293,7 +293,10 @@ export class NamespaceObject extends DurableObject<Env> {
   // ---- agents (see agents.ts) ----
 
   listAgents(caller: string, asked: string, filters: AgentFilters, page: Page): Result<Listing<AgentJson>> {
-    return this.as(caller, asked, () => ok(this.agents.list(filters, page)));
+    return this.as(caller, asked, () => {
+      this.links.reap(Date.now());
+      return ok(this.agents.list(filters, page));
+    });
   }
 
   async createAgent(caller: string, asked: string, name: string): Promise<Result<AgentJson & { token: string }>> {
@@ -301,7 +304,10 @@ export class NamespaceObject extends DurableObject<Env> {
   }
 
   getAgent(caller: string, asked: string, uuid: string): Result<AgentJson> {
-    return this.as(caller, asked, () => this.agents.get(uuid));
+    return this.as(caller, asked, () => {
+      this.links.reap(Date.now());
+      return this.agents.get(uuid);
+    });
   }
 
   updateAgent(caller: string, asked: string, uuid: string, changes: { name?: string }): Result<AgentJson> {
