@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
-import { adminToken, apiRequest, basicAuth, createWorker, failureTracker, ROOT, waitFor } from "./helpers.mjs";
+import { apiRequest, createUserWithKey, createWorker, failureTracker, ROOT, waitFor } from "./helpers.mjs";
 
 const worker = createWorker();
 const state = { basic: "", agent: null };
@@ -39,14 +39,7 @@ describe("the agent program's connection", () => {
 
   before(async () => {
     await worker.start();
-    const token = adminToken();
-    const admin = (method, path, body) =>
-      apiRequest(worker.base, method, path, { body, authorization: `Bearer ${token}` });
-    const username = `agt${Date.now().toString(36)}`;
-    assert.equal((await admin("POST", "/api/admin/v1/user/", { username })).status, 201);
-    const key = await admin("POST", `/api/admin/v1/user/${username}/apikey/`, { label: "e2e" });
-    assert.equal(key.status, 201, key.text);
-    state.basic = basicAuth(username, key.json.key);
+    state.basic = (await createUserWithKey(worker.base, { prefix: "agt" })).basic;
     const created = await api("POST", "/api/agent/v1/agent/", { name: "e2e" });
     assert.equal(created.status, 201, created.text);
     state.agent = created.json;

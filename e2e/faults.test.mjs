@@ -8,14 +8,12 @@
 //
 // Run: npm run test:e2e   (node --test 'e2e/*.test.mjs', Node 22 from node_modules/.bin)
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { after, before, describe } from "node:test";
 import { Webhook } from "standardwebhooks";
 import {
-  adminToken,
   apiRequest,
-  basicAuth,
+  createUserWithKey,
   createWorker,
   failureTracker,
   HOST,
@@ -249,19 +247,7 @@ describe("webhook delivery under faults (wrangler dev, short retries, real recei
   before(async () => {
     try {
       await Promise.all([worker.start(), startReceiver()]);
-      state.admin = `Bearer ${adminToken()}`;
-      state.username = `e2e${randomBytes(5).toString("hex")}`;
-      const user = await apiRequest(worker.base, "POST", "/api/admin/v1/user/", {
-        authorization: state.admin,
-        body: { username: state.username },
-      });
-      assert.equal(user.status, 201, user.text);
-      const key = await apiRequest(worker.base, "POST", `/api/admin/v1/user/${state.username}/apikey/`, {
-        authorization: state.admin,
-        body: { label: "e2e-faults" },
-      });
-      assert.equal(key.status, 201, key.text);
-      state.basic = basicAuth(state.username, key.json.key);
+      state.basic = (await createUserWithKey(worker.base, { label: "e2e-faults" })).basic;
     } catch (err) {
       run.failed = true;
       throw err;

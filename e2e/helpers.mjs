@@ -2,6 +2,7 @@
 // the local admin token, raw HTTP requests, a JSON API client, and `npm run dev`
 // (wrangler dev on loopback, fresh persistence) as a killable process group.
 
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -136,6 +137,23 @@ export async function apiRequest(base, method, path, { body, authorization } = {
     json = undefined;
   }
   return { status: res.status, headers: res.headers, text, json };
+}
+
+/**
+ * A user and an API key, made through the admin API of the Worker at `base`; `prefix` starts the
+ * username. Returns the Basic credentials the user's requests carry.
+ */
+export async function createUserWithKey(base, { prefix = "e2e", label = "e2e" } = {}) {
+  const admin = `Bearer ${adminToken()}`;
+  const username = `${prefix}${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+  const user = await apiRequest(base, "POST", "/api/admin/v1/user/", { authorization: admin, body: { username } });
+  assert.equal(user.status, 201, user.text);
+  const key = await apiRequest(base, "POST", `/api/admin/v1/user/${username}/apikey/`, {
+    authorization: admin,
+    body: { label },
+  });
+  assert.equal(key.status, 201, key.text);
+  return { username, key: key.json.key, basic: basicAuth(username, key.json.key) };
 }
 
 /** True while any process of the process group `pid` leads is alive. */

@@ -13,9 +13,8 @@ import http from "node:http";
 import { after, before, describe } from "node:test";
 import { Webhook } from "standardwebhooks";
 import {
-  adminToken,
   apiRequest,
-  basicAuth,
+  createUserWithKey,
   createWorker,
   failureTracker,
   fatal,
@@ -96,14 +95,7 @@ describe("crash recovery under the shipped settings", () => {
   before(async () => {
     await startReceiver();
     await worker.start();
-    const token = adminToken();
-    const admin = (method, path, body) =>
-      apiRequest(worker.base, method, path, { body, authorization: `Bearer ${token}` });
-    const username = `rst${Date.now().toString(36)}`;
-    assert.equal((await admin("POST", "/api/admin/v1/user/", { username })).status, 201);
-    const key = await admin("POST", `/api/admin/v1/user/${username}/apikey/`, { label: "e2e" });
-    assert.equal(key.status, 201, key.text);
-    state.basic = basicAuth(username, key.json.key);
+    state.basic = (await createUserWithKey(worker.base, { prefix: "rst" })).basic;
   });
 
   after(async () => {

@@ -7,15 +7,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { as, call, createUser, type User } from "./helpers/api";
-
-type Agent = { uuid: string; resource_uri: string; token: string; [k: string]: unknown };
-
-async function createAgent(user: User, name = "edge"): Promise<Agent> {
-  const res = await as(user, "POST", "/api/agent/v1/agent/", { name });
-  expect(res.status).toBe(201);
-  return res.json<Agent>();
-}
+import { type AgentJson, as, call, createAgent, createUser, type NewAgentJson, type User } from "./helpers/api";
 
 function dial(token: string | null, headers: Record<string, string> = { upgrade: "websocket" }) {
   return call("/api/agent/v1/connect/", {
@@ -56,7 +48,8 @@ async function connect(token: string) {
   return { ws, messages, closed: () => closed, until };
 }
 
-const agentOf = async (user: User, agent: Agent) => (await as(user, "GET", agent.resource_uri)).json<Agent>();
+const agentOf = async (user: User, agent: NewAgentJson) =>
+  (await as(user, "GET", agent.resource_uri)).json<AgentJson>();
 
 describe("agent connections", () => {
   it("a valid token connects: the agent shows Connected, its hello is kept, a ping is answered", async () => {

@@ -7,23 +7,9 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../src/domain/crypto";
-import { as, asGo, asPython, call, createOrg, createUser, type User } from "./helpers/api";
+import { type AgentJson, as, asGo, asPython, call, createAgent, createOrg, createUser } from "./helpers/api";
 import { RFC1123, UUID4 } from "./helpers/formats";
 
-type Agent = {
-  uuid: string;
-  name: string;
-  resource_uri: string;
-  state: string;
-  created: string;
-  connected_since: string | null;
-  last_seen: string | null;
-  agent_version: string | null;
-  orchestrator: string | null;
-  engine_version: string | null;
-  node_id: string | null;
-  token?: string;
-};
 type Envelope<T> = { meta: { total_count: number; limit: number; offset: number }; objects: T[] };
 
 const AGENT_KEYS = [
@@ -39,12 +25,6 @@ const AGENT_KEYS = [
   "state",
   "uuid",
 ];
-
-async function createAgent(user: User, name: string, ns?: string): Promise<Agent> {
-  const res = await as(user, "POST", `/api/agent/v1/${ns ? `${ns}/` : ""}agent/`, { name });
-  expect(res.status, await res.clone().text()).toBe(201);
-  return res.json<Agent>();
-}
 
 describe("agents: create, read, rename, delete", () => {
   it("create answers 201 with the agent and its token, once; the token is stored only as its SHA-256", async () => {
@@ -66,7 +46,7 @@ describe("agents: create, read, rename, delete", () => {
     expect(agent.created).toMatch(RFC1123);
     expect(agent.token).toMatch(new RegExp(`^dca_${user.username}_[0-9a-f]{40}$`));
 
-    const got = await (await as(user, "GET", agent.resource_uri)).json<Agent>();
+    const got = await (await as(user, "GET", agent.resource_uri)).json<AgentJson>();
     expect(Object.keys(got).sort()).toEqual(AGENT_KEYS);
     const listed = await (await as(user, "GET", "/api/agent/v1/agent/")).text();
     expect(listed).not.toContain(agent.token);
@@ -116,7 +96,7 @@ describe("agents: create, read, rename, delete", () => {
     expect(get.status).toBe(404);
     expect(await get.json()).toEqual({ error: "Agent not found" });
     expect((await as(user, "DELETE", a.resource_uri)).status).toBe(404);
-    const list = await (await as(user, "GET", "/api/agent/v1/agent/")).json<Envelope<Agent>>();
+    const list = await (await as(user, "GET", "/api/agent/v1/agent/")).json<Envelope<AgentJson>>();
     expect(list.meta.total_count).toBe(0);
   });
 
@@ -134,14 +114,14 @@ describe("agents: lists", () => {
   it("the Docker Cloud envelope, in creation order, with name and state filters", async () => {
     const user = await createUser();
     for (const name of ["n1", "n2", "n3"]) await createAgent(user, name);
-    const all = await (await as(user, "GET", "/api/agent/v1/agent/?limit=2")).json<Envelope<Agent>>();
+    const all = await (await as(user, "GET", "/api/agent/v1/agent/?limit=2")).json<Envelope<AgentJson>>();
     expect(all.meta).toMatchObject({ total_count: 3, limit: 2, offset: 0 });
     expect(all.objects.map((a) => a.name)).toEqual(["n1", "n2"]);
-    const named = await (await as(user, "GET", "/api/agent/v1/agent/?name=n2")).json<Envelope<Agent>>();
+    const named = await (await as(user, "GET", "/api/agent/v1/agent/?name=n2")).json<Envelope<AgentJson>>();
     expect(named.objects.map((a) => a.name)).toEqual(["n2"]);
-    const down = await (await as(user, "GET", "/api/agent/v1/agent/?state=Disconnected")).json<Envelope<Agent>>();
+    const down = await (await as(user, "GET", "/api/agent/v1/agent/?state=Disconnected")).json<Envelope<AgentJson>>();
     expect(down.meta.total_count).toBe(3);
-    const up = await (await as(user, "GET", "/api/agent/v1/agent/?state=Connected")).json<Envelope<Agent>>();
+    const up = await (await as(user, "GET", "/api/agent/v1/agent/?state=Connected")).json<Envelope<AgentJson>>();
     expect(up.meta.total_count).toBe(0);
     const bad = await as(user, "GET", "/api/agent/v1/agent/?state=Up");
     expect(bad.status).toBe(400);
@@ -154,7 +134,7 @@ describe("agents: lists", () => {
     for (const send of [asPython, asGo]) {
       const res = await send(user, "GET", "/api/agent/v1/agent/");
       expect(res.status).toBe(200);
-      expect((await res.json<Envelope<Agent>>()).objects.map((a) => a.name)).toEqual(["sdk"]);
+      expect((await res.json<Envelope<AgentJson>>()).objects.map((a) => a.name)).toEqual(["sdk"]);
     }
   });
 });

@@ -25,7 +25,17 @@
  *   the first is left out of the comparison, the second checked exactly.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, as, call, createOrg, createService, createTrigger, createUser, type User } from "./helpers/api";
+import {
+  ADMIN_TOKEN,
+  as,
+  call,
+  createAgent,
+  createOrg,
+  createService,
+  createTrigger,
+  createUser,
+  type User,
+} from "./helpers/api";
 import {
   type Answer,
   allowedMethods,
@@ -916,9 +926,9 @@ describe("bodies over the limit on DELETE routes", () => {
       };
     }
     if (t.endsWith("/agent/{uuid}/")) {
-      const a = await as(owner, "POST", "/api/agent/v1/agent/", { name: `throwaway-${rand()}` });
+      const a = await createAgent(owner, `throwaway-${rand()}`);
       return {
-        path: fill(t, { namespace: owner.username, uuid: (await a.json<{ uuid: string }>()).uuid }),
+        path: fill(t, { namespace: owner.username, uuid: a.uuid }),
         auth: owner.auth,
       };
     }

@@ -104,3 +104,26 @@ export async function createTrigger(
   if (r.status !== 201) throw new Error(`trigger create failed: ${r.status} ${await r.text()}`);
   return r.json<TriggerJson>();
 }
+
+/** An agent as the API shows it. */
+export type AgentJson = {
+  uuid: string;
+  name: string;
+  resource_uri: string;
+  state: string;
+  created: string;
+  connected_since: string | null;
+  last_seen: string | null;
+  agent_version: string | null;
+  orchestrator: string | null;
+  engine_version: string | null;
+  node_id: string | null;
+};
+/** The answer to an agent's create: the agent and its token, shown this once. */
+export type NewAgentJson = AgentJson & { token: string };
+
+export async function createAgent(user: User, name = "edge", ns?: string): Promise<NewAgentJson> {
+  const r = await as(user, "POST", `/api/agent/v1/${ns ? `${ns}/` : ""}agent/`, { name });
+  if (r.status !== 201) throw new Error(`agent create failed: ${r.status} ${await r.text()}`);
+  return r.json<NewAgentJson>();
+}

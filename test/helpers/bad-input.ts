@@ -7,7 +7,17 @@
 import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { ADMIN_TOKEN, as, call, createOrg, createService, createTrigger, createUser, type User } from "./api";
+import {
+  ADMIN_TOKEN,
+  as,
+  call,
+  createAgent,
+  createOrg,
+  createService,
+  createTrigger,
+  createUser,
+  type User,
+} from "./api";
 
 export const KiB = 1024;
 /** The body limit the API documents ("Bodies over this are refused with 413, on every route"). */
@@ -141,9 +151,7 @@ async function scopeIn(user: User, label: Scope["label"], namespace: string): Pr
   const r = await call(trg.url, { method: "POST", body: "fixture" });
   if (r.status !== 202) throw new Error(`fixture call failed: ${r.status} ${await r.text()}`);
   const action = await r.json<{ uuid: string }>();
-  const a = await as(user, "POST", `/api/agent/v1/${namespace}/agent/`, { name: "fixture" });
-  if (a.status !== 201) throw new Error(`fixture agent failed: ${a.status} ${await a.text()}`);
-  const agent = (await a.json<{ uuid: string }>()).uuid;
+  const agent = (await createAgent(user, "fixture", namespace)).uuid;
   return {
     label,
     namespace,

@@ -14,9 +14,6 @@ export const CLOSE = {
 export const PING = '{"type":"ping"}';
 export const PONG = '{"type":"pong"}';
 
-const json = (status: number, error: string) =>
-  new Response(JSON.stringify({ error }), { status, headers: { "content-type": "application/json" } });
-
 /**
  * Agents' connections: WebSockets held by the namespace's object with the
  * hibernation API (`acceptWebSocket`), tagged with the agent's uuid, so an
@@ -34,7 +31,8 @@ export class AgentLinks {
   /** The upgrade of an agent's connection, authenticated by its token (the Worker checked its shape). */
   async accept(token: string): Promise<Response> {
     const row = this.agents.byTokenHash(await sha256Hex(token));
-    if (!row) return json(401, "unknown or revoked agent token");
+    // The Worker answers the refusal (one 401 for every refused token).
+    if (!row) return new Response(null, { status: 401 });
     for (const old of this.ctx.getWebSockets(row.uuid)) old.close(CLOSE.replaced.code, CLOSE.replaced.reason);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, [row.uuid]);

@@ -326,14 +326,11 @@ export class NamespaceObject extends DurableObject<Env> {
   /**
    * An agent's connection (the only request that reaches this object over
    * fetch: a WebSocket upgrade cannot travel over RPC). The Worker has checked
-   * the token's shape and that it names this namespace.
+   * the upgrade and the token's shape, and words every refusal itself.
    */
   override async fetch(request: Request): Promise<Response> {
-    const token = request.headers.get("x-agent-token") ?? "";
-    if (!this.members.namespace() || request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response(JSON.stringify({ error: "unknown or revoked agent token" }), { status: 401 });
-    }
-    return this.links.accept(token);
+    if (!this.members.namespace()) return new Response(null, { status: 401 });
+    return this.links.accept(request.headers.get("x-agent-token") ?? "");
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
