@@ -1,0 +1,71 @@
+/**
+ * The messages of an agent's connection, each one JSON text frame. The
+ * service's side checks them with zod (src/domain/agent-protocol.ts); this is
+ * the agent's copy. docs/architecture.md tells the whole protocol.
+ */
+
+/** An operation the service asks for: the head action of one service, never two of a service at once. */
+export type Job = {
+  /** The action's uuid: the same job delivered again carries the same uuid. */
+  action: string;
+  /** Which delivery of the action this is (1, 2, ...), echoed in `ack` and `report`. */
+  attempt: number;
+  kind: "redeploy" | "scaleup" | "scale";
+  /** The orchestrator's service, by name or id. */
+  service: string;
+  /** scaleup: replicas to add. */
+  scale_by: number | null;
+  /** scale: the replicas to set. */
+  replicas: number | null;
+  /** The most replicas a scale-up may reach (the service's max_num_containers). */
+  max_replicas: number;
+  /** redeploy: the body of the trigger call, passed to the new containers as DOCKERCLOUD_TRIGGER_BODY; or null. */
+  body: string | null;
+  /** How long the service may take to converge before the action fails. */
+  converge_seconds: number;
+  /** The service already knows this agent applied the job (it sent `applied`): only wait for it to converge. */
+  applied: boolean;
+};
+
+/** What the orchestrator reports of the service after an operation: the registry shows these numbers. */
+export type Observed = {
+  /** Replicas asked for; null for a global service. */
+  replicas: number | null;
+  /** Tasks that should be running now. */
+  desired: number;
+  /** Tasks running now. */
+  running: number;
+  /** The image the service runs, as the orchestrator pins it (`repo:tag@sha256:...`). */
+  image: string;
+};
+
+export type ServerMessage =
+  | { type: "welcome" }
+  | { type: "pong" }
+  | { type: "job"; job: Job }
+  | { type: "error"; error: string };
+
+export type AgentMessage =
+  | {
+      type: "hello";
+      agent_version: string;
+      orchestrator: string | null;
+      engine_version: string | null;
+      node_id: string | null;
+    }
+  | { type: "ping" }
+  /** Sent as soon as a job arrives: the service then waits up to converge_seconds (plus a margin) for the report. */
+  | { type: "ack"; action: string; attempt: number }
+  /** One line for the action's log (at most 500 characters are kept). */
+  | { type: "progress"; action: string; line: string }
+  /** The orchestrator accepted the change: a later delivery of this job must only wait, never apply again. */
+  | { type: "applied"; action: string }
+  | {
+      type: "report";
+      action: string;
+      attempt: number;
+      /** success: the service converged (or, in dry-run, the job was checked and nothing changed). */
+      result: "success" | "failed";
+      detail: string;
+      observed: Observed | null;
+    };
