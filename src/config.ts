@@ -12,6 +12,8 @@ const Config = z.object({
   DISPATCH_LEASE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
   MAX_TRIGGERS_PER_SERVICE: z.coerce.number().int().min(1).max(100_000).default(100),
   MAX_TARGET_HOPS: z.coerce.number().int().min(0).max(100).default(5),
+  AGENT_WAIT_SECONDS: z.coerce.number().int().min(1).max(604_800).default(3600),
+  AGENT_CONVERGE_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
   SELF_ORIGINS: z
     .string()
     .default("")

@@ -5,13 +5,14 @@
  * 503 and a network error are worth another try, a 400 fails for good, what
  * the target answers never brings a secret into the log line, and what an
  * adapter keeps between attempts comes back as JSON. Adding an adapter means
- * adding its fixture here; the first test fails until then.
+ * adding its fixture here; the first test fails until then. (Agent targets
+ * are performed by their agent: test/agent-jobs.test.ts.)
  */
 import { env } from "cloudflare:test";
 import { HttpResponse, http } from "msw";
 import { describe, expect, it } from "vitest";
 import { toBase64 } from "../src/domain/crypto";
-import { perform, prepareTarget, TARGET_TYPES } from "../src/targets";
+import { HTTP_TARGET_TYPES, perform, prepareTarget } from "../src/targets";
 import type { Job } from "../src/targets/job";
 import { network } from "./helpers/msw";
 
@@ -85,10 +86,10 @@ async function targetAt(type: string, answer: (req: Request) => Response | Promi
 const remoteService = () => HttpResponse.json({ target_num_containers: 1 }, { status: 200 });
 
 it("every registered target type has a contract fixture", () => {
-  expect(Object.keys(FIXTURES).sort()).toEqual([...TARGET_TYPES].sort());
+  expect(Object.keys(FIXTURES).sort()).toEqual([...HTTP_TARGET_TYPES].sort());
 });
 
-describe.each(TARGET_TYPES.map((type) => [type]))("target contract: %s", (type) => {
+describe.each(HTTP_TARGET_TYPES.map((type) => [type]))("target contract: %s", (type) => {
   it("a 2xx answer succeeds, for every kind of action", async () => {
     for (const kind of ["redeploy", "scaleup", "scale"] as const) {
       const target = await targetAt(type, (req) =>

@@ -25,3 +25,6 @@ export type Result<T> = { ok: true; value: T } | Failure;
 export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 export const fail = (code: ErrorCode, message: string, retryAfterSeconds?: number): Failure =>
   retryAfterSeconds === undefined ? { ok: false, code, message } : { ok: false, code, message, retryAfterSeconds };
+
+/** Goes on with a result's value, or passes its refusal on. */
+export const andThen = <T, U>(r: Result<T>, then: (value: T) => Result<U>): Result<U> => (r.ok ? then(r.value) : r);

@@ -59,6 +59,7 @@ export const basicCredentials = (username: string, apikey: string): Uint8Array =
  */
 export const dockerCloudTarget: Target<z.infer<typeof Input>, View, z.infer<typeof Secrets>, State> = {
   type: "dockercloud",
+  delivery: "http",
   input: Input,
   view: View,
   secrets: Secrets,

@@ -4,6 +4,7 @@ import { decryptSecret, encryptSecret } from "../domain/crypto";
 import { secretScrubber } from "../domain/redact";
 import { fail, ok, type Result } from "../domain/result";
 import type { PublicTarget } from "../domain/service";
+import { agentTarget } from "./agent";
 import { dockerCloudTarget } from "./dockercloud";
 import { targetFetcher } from "./http";
 import type { AttemptResult, Job } from "./job";
@@ -15,12 +16,15 @@ import { webhookTarget } from "./webhook";
  * Every kind of target. Adding one is its adapter file plus its line here:
  * the input union, the view union, checking, sealing and performing follow.
  */
-const ADAPTERS = [registered(webhookTarget), registered(dockerCloudTarget)] as const;
+const ADAPTERS = [registered(webhookTarget), registered(dockerCloudTarget), registered(agentTarget)] as const;
 const BY_TYPE = new Map(ADAPTERS.map((a) => [a.type, a]));
 const TYPES = ADAPTERS.map((a) => `"${a.type}"`).join(" or ");
 
 /** The `type` of every kind of target. */
 export const TARGET_TYPES: readonly string[] = ADAPTERS.map((a) => a.type);
+
+/** The types whose operations the queue's consumer performs over HTTP (the others go to an agent). */
+export const HTTP_TARGET_TYPES: readonly string[] = ADAPTERS.filter((a) => a.delivery === "http").map((a) => a.type);
 
 /** A service's `target` as a client sends it; `null` is the embedded default (the registry only). */
 export const TargetInput = z
@@ -89,6 +93,7 @@ export async function perform(env: Env, job: Job): Promise<AttemptResult> {
 /** An adapter behind one untyped face: what the core stores is read back through the adapter's own schemas. */
 type Registered = {
   type: string;
+  delivery: "http" | "agent";
   input: TargetSchema<string>;
   view: z.ZodType;
   prepare(
@@ -101,6 +106,7 @@ type Registered = {
 function registered<I extends { type: string }, V extends PublicTarget, S, St>(t: Target<I, V, S, St>): Registered {
   return {
     type: t.type,
+    delivery: t.delivery,
     input: t.input,
     view: t.view,
     prepare(input, ctx) {

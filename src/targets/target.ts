@@ -41,6 +41,11 @@ export type Attempt<View, Secrets, State> = {
  */
 export type Target<Input extends { type: string }, View extends PublicTarget, Secrets, State = never> = {
   readonly type: Input["type"];
+  /**
+   * How operations reach it: "http", an attempt the queue's consumer performs
+   * (`perform`); "agent", pushed by the namespace's object to a connected agent.
+   */
+  readonly delivery: "http" | "agent";
   readonly input: TargetSchema<Input["type"]> & z.ZodType<Input>;
   readonly view: z.ZodType<View>;
   readonly secrets: z.ZodType<Secrets>;

@@ -69,6 +69,7 @@ export async function webhookPayload(job: Job, now: Date) {
  */
 export const webhookTarget: Target<z.infer<typeof Input>, z.infer<typeof View>, z.infer<typeof Secrets>> = {
   type: "webhook",
+  delivery: "http",
   input: Input,
   view: View,
   secrets: Secrets,

@@ -1,4 +1,5 @@
 import { AGENT_SILENCE_MS, type AgentReport, MAX_REPORT_FIELD } from "../../domain/agent";
+import { AgentMessage } from "../../domain/agent-protocol";
 import { sha256Hex } from "../../domain/crypto";
 import type { Agents } from "./agents";
 
@@ -22,10 +23,19 @@ export const PONG = '{"type":"pong"}';
  * the old. Whether an agent is connected is kept in its row
  * (`connected_since`), so it survives the object's hibernation.
  */
+/** What the agents' messages lead to (agent-jobs.ts). */
+export type JobsDesk = {
+  /** An agent said hello on a new connection: what it has to do goes out now. */
+  connected(agentUuid: string, now: number): void;
+  /** A message about one of its jobs. */
+  received(agentUuid: string, agentName: string, message: AgentMessage, now: number): void;
+};
+
 export class AgentLinks {
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly agents: Agents,
+    private readonly jobs: () => JobsDesk,
   ) {}
 
   /** The upgrade of an agent's connection, authenticated by its token (the Worker checked its shape). */
@@ -40,19 +50,38 @@ export class AgentLinks {
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  /** A message from an agent: `hello` reports what it runs; anything else is answered with an error. */
+  /**
+   * A message from an agent: `hello` reports what it runs, and the jobs it
+   * has go out; a message about a job goes to the jobs' desk; anything else
+   * is answered with an error.
+   */
   message(ws: WebSocket, data: string | ArrayBuffer): void {
     const uuid = this.agentOf(ws);
     if (!uuid) return;
+    const now = Date.now();
     const text = typeof data === "string" ? data : new TextDecoder().decode(data);
     const message = parseMessage(text);
     if (message?.type === "hello") {
-      this.agents.reported(uuid, helloReport(message), Date.now());
+      this.agents.reported(uuid, helloReport(message), now);
       ws.send(JSON.stringify({ type: "welcome" }));
+      this.jobs().connected(uuid, now);
       return;
     }
-    this.agents.seen(uuid, Date.now());
+    const row = this.agents.row(uuid);
+    if (!row) return;
+    const parsed = AgentMessage.safeParse(message);
+    if (parsed.success) {
+      this.jobs().received(uuid, row.name, parsed.data, now);
+      return;
+    }
+    this.agents.seen(uuid, now);
     ws.send(JSON.stringify({ type: "error", error: "unknown message: send a JSON object with a known type" }));
+  }
+
+  /** An open connection of the agent, or null. An agent silent past its limit is not one to hand a job to. */
+  socketOf(uuid: string): WebSocket | null {
+    this.reap(Date.now());
+    return this.ctx.getWebSockets(uuid).find((ws) => ws.readyState === WebSocket.OPEN) ?? null;
   }
 
   /** A connection ended: the agent is Disconnected unless a newer connection of it is open. */

@@ -11,6 +11,8 @@ import { sha256Hex } from "../../domain/crypto";
 import { newUuid } from "../../domain/ids";
 import type { Listing, Page } from "../../domain/pagination";
 import { fail, ok, type Result } from "../../domain/result";
+import type { PublicTarget } from "../../domain/service";
+import { agentTargetOf } from "../../targets/agent";
 import { type Condition, equals, selectPage } from "./listing";
 
 export const AGENT_NOT_FOUND = fail("not_found", "Agent not found");
@@ -127,6 +129,25 @@ export class Agents {
     if (!row) return AGENT_NOT_FOUND;
     this.sql.exec("DELETE FROM agents WHERE uuid = ?", uuid);
     return ok(this.json({ ...row, connected_since: null }));
+  }
+
+  /**
+   * A target that names an agent must name one of this namespace; it is
+   * stored by the agent's uuid, so renaming the agent changes nothing.
+   */
+  resolveTarget<T extends { target_public?: PublicTarget | null }>(input: T): Result<T> {
+    const target = input.target_public ? agentTargetOf(input.target_public) : null;
+    if (!target) return ok(input);
+    const agent = this.sql
+      .exec<AgentRow>("SELECT * FROM agents WHERE uuid = ? OR name = ?", target.agent.toLowerCase(), target.agent)
+      .toArray()[0];
+    if (!agent) {
+      return fail(
+        "bad_request",
+        `target.agent: this namespace has no agent '${target.agent}'; create one first (POST /api/agent/v1/agent/)`,
+      );
+    }
+    return ok({ ...input, target_public: { ...target, agent: agent.uuid } });
   }
 
   private named(name: string): boolean {

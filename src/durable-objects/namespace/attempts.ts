@@ -135,7 +135,7 @@ export class Attempts {
    * first runs (not when it was called), and kept for its retries. A string
    * is why a scale-up cannot run.
    */
-  private newTarget(a: ActionRow, svc: ServiceRow): number | null | string {
+  newTarget(a: ActionRow, svc: ServiceRow): number | null | string {
     if (a.new_target !== null) return a.new_target;
     if (a.kind === "scale") return svc.target_num_containers;
     if (a.kind !== "scaleup") return null;

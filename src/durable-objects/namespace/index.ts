@@ -4,12 +4,13 @@ import type { ActionFilters, ActionJson, CallerActionJson, RequestMeta } from ".
 import type { AgentFilters, AgentJson } from "../../domain/agent";
 import type { NamespaceInfo, NamespaceKind } from "../../domain/namespace";
 import type { Listing, Page } from "../../domain/pagination";
-import { fail, ok, type Result } from "../../domain/result";
+import { andThen, fail, ok, type Result } from "../../domain/result";
 import type { NewService, ServiceChanges, ServiceFilters, ServiceJson, ServiceRow } from "../../domain/service";
 import type { TriggerCall, TriggerFilters, TriggerJson } from "../../domain/trigger";
 import type { AttemptReport, BeginResult } from "../../targets/job";
 import { migrate } from "../migrations";
 import { Actions } from "./actions";
+import { AgentJobs } from "./agent-jobs";
 import { AgentLinks, CLOSE, PING, PONG } from "./agent-links";
 import { Agents } from "./agents";
 import { type ApiKeyJson, authenticateKey, deleteKey, insertKey, listKeys } from "./api-keys";
@@ -19,6 +20,7 @@ import { Members } from "./members";
 import { Scheduler } from "./scheduler";
 import { NAMESPACE_MIGRATIONS } from "./schema";
 import { SERVICE_NOT_FOUND, Services } from "./services";
+import { agentJobSettings, attemptSettings } from "./settings";
 import { type NewTrigger, TRIGGER_NOT_FOUND, Triggers } from "./triggers";
 
 export type { ApiKeyJson } from "./api-keys";
@@ -53,6 +55,7 @@ export class NamespaceObject extends DurableObject<Env> {
   private readonly scheduler: Scheduler;
   private readonly agents: Agents;
   private readonly links: AgentLinks;
+  private readonly agentJobs: AgentJobs;
   private readonly keyUsedAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -64,20 +67,18 @@ export class NamespaceObject extends DurableObject<Env> {
     this.services = new Services(this.sql, name);
     this.triggers = new Triggers(this.sql, name);
     this.agents = new Agents(this.sql, name, (uuid) => this.links.lastPing(uuid));
-    this.links = new AgentLinks(ctx, this.agents);
+    this.links = new AgentLinks(ctx, this.agents, () => this.agentJobs);
     // Heartbeats are answered by the runtime, without waking a hibernating object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.actions = new Actions(this.sql, name, this.scheduler, () => this.leaseMs());
     // Settings are read when used, from this.env, the object's settings at that moment.
-    this.attempts = new Attempts(this.sql, name, this.actions, this.services, this.scheduler, () => {
-      const cfg = config(this.env);
-      return {
-        windowMs: attemptWindowMs(cfg.TARGET_TIMEOUT_MS),
-        maxAttempts: cfg.MAX_ATTEMPTS,
-        retryBaseSeconds: cfg.RETRY_BASE_DELAY_SECONDS,
-        retryMaxSeconds: cfg.RETRY_MAX_DELAY_SECONDS,
-      };
-    });
+    this.attempts = new Attempts(this.sql, name, this.actions, this.services, this.scheduler, () =>
+      attemptSettings(config(this.env)),
+    );
+    const rooms = { actions: this.actions, attempts: this.attempts, services: this.services, agents: this.agents };
+    this.agentJobs = new AgentJobs(this.sql, rooms, this.scheduler, this.links, () =>
+      agentJobSettings(config(this.env)),
+    );
     ctx.blockConcurrencyWhile(async () => {
       const hasSchema =
         this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sql_schema_migrations'").toArray()
@@ -171,15 +172,22 @@ export class NamespaceObject extends DurableObject<Env> {
   }
 
   createService(caller: string, asked: string, input: NewService): Result<ServiceJson> {
-    return this.as(caller, asked, () => this.services.create(input));
+    return this.as(caller, asked, () => andThen(this.agents.resolveTarget(input), (i) => this.services.create(i)));
   }
 
   getService(caller: string, asked: string, uuid: string): Result<ServiceJson> {
     return this.withService(caller, asked, uuid, (svc) => ok(this.services.json(svc)));
   }
 
+  /** A new target takes over the service's waiting actions at once (an agent's go out to it now). */
   updateService(caller: string, asked: string, uuid: string, changes: ServiceChanges): Result<ServiceJson> {
-    return this.withService(caller, asked, uuid, (svc) => this.services.update(svc, changes));
+    return this.withService(caller, asked, uuid, (svc) =>
+      andThen(this.agents.resolveTarget(changes), (c) => {
+        const updated = this.services.update(svc, c);
+        if (updated.ok && c.target_public !== undefined) this.agentJobs.offerHead(uuid, Date.now());
+        return updated;
+      }),
+    );
   }
 
   /**
@@ -217,7 +225,11 @@ export class NamespaceObject extends DurableObject<Env> {
         retryOf: null,
         hops: op.meta.hops,
       });
-      return ok({ service: this.services.json(svc), action: this.actions.json(action) });
+      this.agentJobs.offerHead(svc.uuid, Date.now());
+      return ok({
+        service: this.services.json(svc),
+        action: this.actions.json(this.actions.row(action.uuid) ?? action),
+      });
     });
   }
 
@@ -269,7 +281,10 @@ export class NamespaceObject extends DurableObject<Env> {
     const trigger = this.triggers.row(call.service, call.trigger);
     const service = trigger && this.services.row(call.service);
     if (!trigger || !service) return TRIGGER_NOT_FOUND;
-    return acceptCall(this.sql, this.actions, ns.name, { trigger, service }, call);
+    const accepted = acceptCall(this.sql, this.actions, ns.name, { trigger, service }, call);
+    // An agent that is connected gets the job now, from this object, without a queue hop.
+    if (accepted.ok && service.target_public !== null) this.agentJobs.offerHead(service.uuid, Date.now());
+    return accepted;
   }
 
   // ---- actions (audit API) ----
@@ -287,7 +302,11 @@ export class NamespaceObject extends DurableObject<Env> {
   }
 
   retryAction(caller: string, asked: string, uuid: string, meta: RequestMeta): Result<ActionJson> {
-    return this.as(caller, asked, () => this.actions.retry(uuid, caller, meta, (s) => this.services.row(s)));
+    return this.as(caller, asked, () => {
+      const retried = this.actions.retry(uuid, caller, meta, (s) => this.services.row(s));
+      if (retried.ok) this.agentJobs.offerHead(this.actions.row(uuid)?.service_uuid ?? "", Date.now());
+      return retried;
+    });
   }
 
   // ---- agents (see agents.ts) ----
@@ -318,7 +337,10 @@ export class NamespaceObject extends DurableObject<Env> {
   deleteAgent(caller: string, asked: string, uuid: string): Result<AgentJson> {
     return this.as(caller, asked, () => {
       const removed = this.agents.remove(uuid);
-      if (removed.ok) this.links.drop(uuid, CLOSE.deleted);
+      if (!removed.ok) return removed;
+      this.links.drop(uuid, CLOSE.deleted);
+      // What waits for it says so, and waits for the service's target to name another agent.
+      this.agentJobs.offerAll(uuid, Date.now());
       return removed;
     });
   }
@@ -349,6 +371,10 @@ export class NamespaceObject extends DurableObject<Env> {
 
   beginAttempt(uuid: string): BeginResult {
     if (!this.members.namespace()) return { status: "done", reason: "the action no longer exists" };
+    if (this.agentJobs.isAgentAction(uuid)) {
+      this.agentJobs.offer(uuid, Date.now(), false);
+      return { status: "done", reason: "the action goes to its agent" };
+    }
     return this.attempts.begin(uuid);
   }
 
@@ -365,15 +391,10 @@ export class NamespaceObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const ns = this.members.namespace();
     if (!ns) return this.scheduler.forget();
+    this.agentJobs.offerDue(Date.now());
     await this.scheduler.sendDue(ns.name, this.env.OPERATIONS, this.leaseMs());
   }
 }
-
-/**
- * How long a started attempt may be running: its target timeout (two
- * requests for a Docker Cloud target's scale) plus a margin.
- */
-const attemptWindowMs = (targetTimeoutMs: number) => 3 * targetTimeoutMs + 5_000;
 
 export const namespaceStub = (env: Env, name: string): DurableObjectStub<NamespaceObject> =>
   env.NAMESPACES.getByName(name);

@@ -16,6 +16,7 @@ const NAMESPACE_TABLES = [
   "trigger_calls",
   "idempotency_keys",
   "agents",
+  "agent_jobs",
 ] as const;
 
 const NO_ACCESS = (name: string) =>

@@ -163,4 +163,18 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 7,
+    name: "agent jobs: how each action of an agent target stands with its agent",
+    sql: `
+      CREATE TABLE agent_jobs (
+        action_uuid TEXT PRIMARY KEY,
+        agent_uuid TEXT NOT NULL,
+        waiting_since INTEGER,
+        acked_at INTEGER,
+        applied INTEGER NOT NULL DEFAULT 0,
+        progress_lines INTEGER NOT NULL DEFAULT 0
+      );
+    `,
+  },
 ];

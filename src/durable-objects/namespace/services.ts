@@ -1,8 +1,10 @@
 import type { ActionRow } from "../../domain/action";
+import type { Observed } from "../../domain/agent-protocol";
 import type { Listing, Page } from "../../domain/pagination";
 import { fail, ok, type Result } from "../../domain/result";
 import {
   type NewService,
+  parseImage,
   type ServiceChanges,
   type ServiceFilters,
   type ServiceJson,
@@ -142,6 +144,32 @@ export class Services {
       target,
       now,
       a.service_uuid,
+    );
+  }
+
+  /**
+   * What an orchestrator reported after an operation (an agent target): the
+   * registry shows it, so the clients read real numbers. A replica count past
+   * the service's max_num_containers (scaled outside this API) leaves
+   * target_num_containers as it was, keeping target <= max.
+   */
+  mirror(uuid: string, seen: Observed): void {
+    const state = seen.running === 0 ? "Stopped" : seen.running < seen.desired ? "Partly running" : "Running";
+    this.sql.exec(
+      `UPDATE services SET
+         target_num_containers = CASE WHEN ? IS NOT NULL AND ? <= max_num_containers THEN ? ELSE target_num_containers END,
+         current_num_containers = ?, running_num_containers = ?, stopped_num_containers = 0,
+         image_name = ?, image_tag = ?, state = ?
+       WHERE uuid = ?`,
+      seen.replicas,
+      seen.replicas,
+      seen.replicas,
+      seen.desired,
+      seen.running,
+      seen.image,
+      parseImage(seen.image).image_tag,
+      state,
+      uuid,
     );
   }
 
