@@ -7,46 +7,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type AgentJson, as, call, createAgent, createUser, type NewAgentJson, type User } from "./helpers/api";
-
-function dial(token: string | null, headers: Record<string, string> = { upgrade: "websocket" }) {
-  return call("/api/agent/v1/connect/", {
-    headers: { ...headers, ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
-  });
-}
-
-/** A connected socket, with the messages and the close it receives. */
-async function connect(token: string) {
-  const res = await dial(token);
-  expect(res.status).toBe(101);
-  const ws = res.webSocket as WebSocket;
-  const messages: string[] = [];
-  let closed: { code: number; reason: string } | null = null;
-  const waiters: (() => void)[] = [];
-  const wake = () => {
-    for (const w of waiters.splice(0)) w();
-  };
-  ws.addEventListener("message", (e) => {
-    messages.push(String(e.data));
-    wake();
-  });
-  ws.addEventListener("close", (e) => {
-    closed = { code: e.code, reason: e.reason };
-    wake();
-  });
-  ws.accept();
-  const until = async (done: () => boolean, what: string) => {
-    const deadline = Date.now() + 3000;
-    while (!done()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 50);
-      });
-    }
-  };
-  return { ws, messages, closed: () => closed, until };
-}
+import { connect, dial } from "./helpers/agent-socket";
+import { type AgentJson, as, createAgent, createUser, type NewAgentJson, type User } from "./helpers/api";
 
 const agentOf = async (user: User, agent: NewAgentJson) =>
   (await as(user, "GET", agent.resource_uri)).json<AgentJson>();

@@ -28,6 +28,8 @@ type JobRow = {
   action_uuid: string;
   agent_uuid: string;
   waiting_since: number | null;
+  /** The reason last logged for the wait. */
+  waiting_note: string | null;
   acked_at: number | null;
   applied: number;
   progress_lines: number;
@@ -113,10 +115,11 @@ export class AgentJobs implements JobsDesk {
     for (const { uuid } of heads) this.offer(uuid, now, true);
   }
 
-  /** Offers the head action of a service, if it has one ready (after a call, a finish, a change of target). */
+  /** Offers the head action of a service if it is ready to go out (after a call, a finish, a change of target). */
   offerHead(serviceUuid: string, now: number): void {
     const head = headOf(this.sql, serviceUuid);
-    if (head && head.dispatch !== "waiting") this.offer(head.uuid, now, true);
+    // Only one not yet out: one delivered has its deadline, and its agent the job.
+    if (head?.dispatch === "ready") this.offer(head.uuid, now, true);
   }
 
   /**
@@ -222,7 +225,7 @@ export class AgentJobs implements JobsDesk {
       args: [attempt, now, newTarget, now + ACK_MS],
     });
     this.sql.exec(
-      "UPDATE agent_jobs SET waiting_since = NULL, acked_at = NULL, progress_lines = 0 WHERE action_uuid = ?",
+      "UPDATE agent_jobs SET waiting_since = NULL, waiting_note = NULL, acked_at = NULL, progress_lines = 0 WHERE action_uuid = ?",
       a.uuid,
     );
     const message: AgentJob = {
@@ -255,12 +258,16 @@ export class AgentJobs implements JobsDesk {
       return;
     }
     const sets = "attempt_started_at = NULL, dispatch = 'ready', due_at = ?";
-    if (job.waiting_since === null) {
-      this.actions.appendLog(a.uuid, `${new Date(now).toISOString()} waiting for ${name} ${why}`, null, {
-        sets,
-        args: [since + waitMs],
-      });
-      this.sql.exec("UPDATE agent_jobs SET waiting_since = ? WHERE action_uuid = ?", since, a.uuid);
+    const note = `waiting for ${name} ${why}`;
+    if (job.waiting_note !== note) {
+      // Said once per reason, not on every offer.
+      this.actions.appendLog(a.uuid, `${new Date(now).toISOString()} ${note}`, null, { sets, args: [since + waitMs] });
+      this.sql.exec(
+        "UPDATE agent_jobs SET waiting_since = ?, waiting_note = ? WHERE action_uuid = ?",
+        since,
+        note,
+        a.uuid,
+      );
     } else {
       this.sql.exec(`UPDATE actions SET ${sets} WHERE uuid = ?`, since + waitMs, a.uuid);
     }

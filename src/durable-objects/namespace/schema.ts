@@ -171,6 +171,7 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
         action_uuid TEXT PRIMARY KEY,
         agent_uuid TEXT NOT NULL,
         waiting_since INTEGER,
+        waiting_note TEXT,
         acked_at INTEGER,
         applied INTEGER NOT NULL DEFAULT 0,
         progress_lines INTEGER NOT NULL DEFAULT 0

@@ -1,0 +1,60 @@
+/** An agent's side of its connection, for tests: the real upgrade, through the Worker. */
+import { expect } from "vitest";
+import type { AgentJob } from "../../src/domain/agent-protocol";
+import { call } from "./api";
+
+export function dial(token: string | null, headers: Record<string, string> = { upgrade: "websocket" }) {
+  return call("/api/agent/v1/connect/", {
+    headers: { ...headers, ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+  });
+}
+
+/** A connected socket, with the messages and the close it receives. */
+export async function connect(token: string) {
+  const res = await dial(token);
+  expect(res.status).toBe(101);
+  const ws = res.webSocket as WebSocket;
+  const messages: string[] = [];
+  let closed: { code: number; reason: string } | null = null;
+  const waiters: (() => void)[] = [];
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  ws.addEventListener("message", (e) => {
+    messages.push(String(e.data));
+    wake();
+  });
+  ws.addEventListener("close", (e) => {
+    closed = { code: e.code, reason: e.reason };
+    wake();
+  });
+  ws.accept();
+  const until = async (done: () => boolean, what: string) => {
+    const deadline = Date.now() + 3000;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  };
+  const send = (message: Record<string, unknown>) => ws.send(JSON.stringify(message));
+  /** The jobs received so far, parsed. */
+  const jobs = () =>
+    messages
+      .map((m) => JSON.parse(m) as { type: string; job?: AgentJob })
+      .filter((m) => m.type === "job")
+      .map((m) => m.job as AgentJob);
+  /** Says hello as the agent program does, and waits for the welcome. */
+  const hello = async () => {
+    send({ type: "hello", agent_version: "0.1.0", orchestrator: "swarm", engine_version: "20.10.24", node_id: "n0de" });
+    await until(() => messages.includes('{"type":"welcome"}'), "welcome");
+  };
+  /** Waits for the `n`th job (1-based) and returns it. */
+  const job = async (n: number) => {
+    await until(() => jobs().length >= n, `job ${n}`);
+    return jobs()[n - 1] as AgentJob;
+  };
+  return { ws, messages, closed: () => closed, until, send, jobs, hello, job };
+}
