@@ -31,6 +31,8 @@ export type SwarmTarget = {
    * "completed" must not count as success, nor its "rollback_completed" as failure.
    */
   since: string | null;
+  /** The change was applied before this run (its record was found): the service's update, if any, is the one. */
+  earlier: boolean;
 };
 
 const isRunning = (t: TaskJson) => t.Status?.State === "running" && t.DesiredState === "running";
@@ -78,18 +80,24 @@ export function redeployVerdict(target: SwarmTarget, service: ServiceJson, tasks
   const failedAs = state ? FAILED_STATES[state] : undefined;
   if (failedAs) return { state: "failed", line, detail: `${failedAs}: ${error ?? status?.Message ?? state}` };
   const others = tasks.filter((t) => desiresRunning(t) && !ours.includes(t));
-  if (state === "completed" && running.length === expected && others.length === 0) {
+  // Waiting on an earlier change, a service without an update status has no update under way: it is settled.
+  const settled = state === "completed" || (target.earlier && !status);
+  if (settled && running.length === expected && others.length === 0) {
     return { state: "converged", line, detail: `${target.name} redeployed: ${running.length} tasks running ${image}` };
   }
   return { state: "waiting", line, detail: error ? `a task of the update failed: ${error}` : "" };
 }
 
-/** A scale runs no update: it has converged when exactly the replicas run and no other task is meant to. */
+/**
+ * A scale runs no update: it has converged when exactly the replicas run, no
+ * other task is meant to, and the tasks a scale-down ends have stopped.
+ */
 export function scaleVerdict(target: SwarmTarget, tasks: TaskJson[]): Verdict {
   const running = tasks.filter(isRunning).length;
   const desired = tasks.filter(desiresRunning).length;
-  const line = `${running}/${target.replicas} tasks running`;
-  if (running === target.replicas && desired === target.replicas) {
+  const stopping = tasks.filter((t) => t.Status?.State === "running" && !desiresRunning(t)).length;
+  const line = `${running}/${target.replicas} tasks running${stopping ? `, ${stopping} stopping` : ""}`;
+  if (running === target.replicas && desired === target.replicas && stopping === 0) {
     return { state: "converged", line, detail: `${target.name} scaled to ${target.replicas}` };
   }
   const error = latestTaskError(tasks);

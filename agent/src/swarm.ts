@@ -88,7 +88,7 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
   async applied(service: Service, change: Change): Promise<SwarmTarget> {
     const json = await this.mustInspect(service.id);
     // The update is the one under way (or done): its status counts, whatever its StartedAt.
-    return { ...this.target(json, json.Spec, change), since: null };
+    return { ...this.target(json, json.Spec, change), since: null, earlier: true };
   }
 
   async check(target: SwarmTarget): Promise<Verdict> {
@@ -116,6 +116,7 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
       replicas: replicasOf(spec),
       forceUpdate: forceUpdateOf(spec),
       since: before.UpdateStatus?.StartedAt ?? null,
+      earlier: false,
     };
   }
 
