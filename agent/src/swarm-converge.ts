@@ -81,7 +81,8 @@ export function redeployVerdict(target: SwarmTarget, service: ServiceJson, tasks
   if (failedAs) return { state: "failed", line, detail: `${failedAs}: ${error ?? status?.Message ?? state}` };
   const others = tasks.filter((t) => desiresRunning(t) && !ours.includes(t));
   // Waiting on an earlier change, a service without an update status has no update under way: it is settled.
-  const settled = state === "completed" || (target.earlier && !status);
+  // A service with no task to run (0 replicas) has nothing to update: Swarm then leaves the status as it was.
+  const settled = state === "completed" || (target.earlier && !status) || expected === 0;
   if (settled && running.length === expected && others.length === 0) {
     return { state: "converged", line, detail: `${target.name} redeployed: ${running.length} tasks running ${image}` };
   }

@@ -9,6 +9,7 @@ import {
   IMAGE,
   inspect,
   job,
+  pinnedImage,
   removeService,
   reportOf,
   runner,
@@ -136,6 +137,28 @@ test("a failing update is rolled back: failed with the task's error, the old spe
   assert.ok(!(await containerEnv(now ?? { ID: "" })).some((e) => e.startsWith("DOCKERCLOUD_TRIGGER_BODY=")));
   const failedTask = (await tasks(before.ID)).find((t) => t.Status?.State === "failed");
   assert.equal(failedTask?.Spec?.ForceUpdate, force + 1, "the failed task was of our update");
+});
+
+test("a registry that cannot be reached: the redeploy goes on with the digest it runs, and says so", async () => {
+  const pinned = `127.0.0.1:1/bb:1@${parseImage(await pinnedImage()).digest}`;
+  // No replica: nothing needs pulling from the registry that is not there.
+  const before = await service("noregistry", {
+    TaskTemplate: { ContainerSpec: { Image: pinned, Args: ["sleep", "3600"], Init: true } },
+    Mode: { Replicated: { Replicas: 0 } },
+  });
+  const c = collector();
+  await runner().handle(job(before.Spec.Name ?? "", { body: "x" }), c.send);
+  const report = reportOf(c);
+  assert.equal(report.result, "success", report.detail);
+  const line = c.of("progress").find((p) => p.line.startsWith("could not ask the registry"))?.line ?? "";
+  assert.match(
+    line,
+    /^could not ask the registry for 127\.0\.0\.1:1\/bb:1's current digest \(.*connection refused\); keeping sha256:/,
+  );
+  const after = await inspect(before.ID);
+  assert.equal(after.Spec.TaskTemplate?.ContainerSpec?.Image, pinned);
+  assert.equal(after.Spec.TaskTemplate?.ForceUpdate, (before.Spec.TaskTemplate?.ForceUpdate ?? 0) + 1);
+  assert.deepEqual(report.observed, { replicas: 0, desired: 0, running: 0, image: pinned });
 });
 
 test("an unknown service fails; nothing is created", async () => {

@@ -123,6 +123,15 @@ test("waiting on a change applied earlier: the update under way counts, and none
   assert.equal(verdict(earlier, service({ State: "updating", StartedAt: OURS }), tasks).state, "waiting");
 });
 
+test("a service with no task to run has nothing to wait for: Swarm starts no update for it", () => {
+  const zero = { ...redeploy, replicas: 0 };
+  assert.equal(
+    verdict(zero, service(completed(BEFORE), 0), [task("old1", 1, "shutdown", "shutdown")]).state,
+    "converged",
+  );
+  assert.equal(verdict(zero, service(null, 0), []).state, "converged");
+});
+
 test("a global service expects one task per node meant to run one", () => {
   const global = { ...redeploy, replicas: null };
   const nodes = [
