@@ -120,7 +120,12 @@ export class JobRunner<Target> {
     const pollMs = this.options.pollMs ?? 300;
     let last = "";
     for (;;) {
-      const verdict = await this.orchestrator.check(target);
+      // The change is applied: an orchestrator that fails to answer once is asked again until the deadline.
+      const verdict = await this.orchestrator.check(target).catch((err: unknown) => ({
+        state: "waiting" as const,
+        line: last,
+        detail: `the orchestrator did not answer: ${err instanceof Error ? err.message : String(err)}`,
+      }));
       if (verdict.line !== last) progress(verdict.line);
       last = verdict.line;
       if (verdict.state !== "waiting") return { ok: verdict.state === "converged", detail: verdict.detail };
