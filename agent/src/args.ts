@@ -8,21 +8,30 @@ export type Options = {
   url: string;
   token: string;
   heartbeatMs: number;
+  /** Check each job and say what would be done, but change nothing. */
+  dryRun: boolean;
 };
 
 export const USAGE =
   "usage: dockercloud-agent --url https://<api host> --token <agent token> " +
-  "(--allow-label KEY=VALUE | --allow-service NAME)... | --allow-all " +
-  "(URL and token may come from DOCKERCLOUD_AGENT_URL and DOCKERCLOUD_AGENT_TOKEN)";
+  "(--allow-label KEY=VALUE | --allow-service NAME)... | --allow-all [--dry-run] " +
+  "(URL and token may come from DOCKERCLOUD_AGENT_URL and DOCKERCLOUD_AGENT_TOKEN, " +
+  "--dry-run from DOCKERCLOUD_AGENT_DRY_RUN=1)";
 
 /** Parses `--name value` pairs; the token may come from the environment, so it stays out of `ps`. */
 export function parseArgs(argv: readonly string[], env: Record<string, string | undefined>): Options | string {
   const given = new Map<string, string>();
   let allow = NO_RULES;
+  let dryRun = env.DOCKERCLOUD_AGENT_DRY_RUN === "1" || env.DOCKERCLOUD_AGENT_DRY_RUN === "true";
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     const [name, inline] = arg.startsWith("--") ? arg.slice(2).split(/=(.*)/s) : [undefined, undefined];
     if (!name) return `unexpected argument '${arg}'; ${USAGE}`;
+    if (name === "dry-run") {
+      if (inline !== undefined && inline !== "true") return "--dry-run takes no value";
+      dryRun = true;
+      continue;
+    }
     if (name === "allow-all") {
       const next = addRule(allow, name, inline);
       if (typeof next === "string") return next;
@@ -66,7 +75,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   if (!Number.isFinite(heartbeat) || heartbeat < 1 || heartbeat > 60) {
     return "--heartbeat-seconds must be from 1 to 60";
   }
-  return { url: parsed.toString(), token, heartbeatMs: heartbeat * 1000, allow };
+  return { url: parsed.toString(), token, heartbeatMs: heartbeat * 1000, allow, dryRun };
 }
 
 /** The WebSocket URL of the connection endpoint under the API's base URL. */

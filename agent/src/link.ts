@@ -1,5 +1,6 @@
 import { connectUrl, type Options } from "./args.ts";
 import { reconnectDelayMs } from "./backoff.ts";
+import type { AgentMessage, Job, ServerMessage } from "./protocol.ts";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -19,7 +20,20 @@ const FINAL_CLOSES: Record<number, string> = {
   4002: "the agent's namespace was deleted",
 };
 
+/** What the hello says of the orchestrator; read again for each connection, so a late engine is reported. */
+export type Hello = () => Promise<{
+  orchestrator: string | null;
+  engine_version: string | null;
+  node_id: string | null;
+}>;
+
 export type Link = {
+  /**
+   * Sends on the current connection. A message sent while there is none is
+   * lost: the service redelivers every job not yet reported once the agent is
+   * back, and the job runner answers a redelivery.
+   */
+  send(message: AgentMessage): void;
   /** Closes the connection and stops dialling. */
   stop(): void;
   /** Settles with the process's exit code: 0 when stopped, 1 when the service ended the agent. */
@@ -33,42 +47,60 @@ export type Link = {
  * capped exponential delay with jitter. A connection whose heartbeat goes
  * unanswered for two periods is presumed dead and replaced.
  */
-export function startLink(opts: Options, hello: Record<string, string | null>, log: (line: string) => void): Link {
-  let finish: (code: number) => void = () => {};
-  const done = new Promise<number>((resolve) => {
-    finish = resolve;
-  });
-  let stopped = false;
-  let failures = 0;
-  let socket: WebSocket | null = null;
-  let retry: NodeJS.Timeout | undefined;
+export function startLink(opts: Options, hello: Hello, onJob: (job: Job) => void, log: (line: string) => void): Link {
+  const link = new AgentLink(opts, hello, onJob, log);
+  link.dial();
+  return {
+    send: (message) => link.send(message),
+    stop: () => link.stop(),
+    done: link.done,
+  };
+}
 
-  const dial = () => {
-    const ws = new NodeWebSocket(connectUrl(opts.url), {
-      headers: { authorization: `Bearer ${opts.token}`, "user-agent": `dockercloud-agent/${AGENT_VERSION}` },
+class AgentLink {
+  readonly done: Promise<number>;
+  private finish: (code: number) => void = () => {};
+  private stopped = false;
+  private failures = 0;
+  private socket: WebSocket | null = null;
+  private retry: NodeJS.Timeout | undefined;
+  private readonly opts: Options;
+  private readonly hello: Hello;
+  private readonly onJob: (job: Job) => void;
+  private readonly log: (line: string) => void;
+
+  constructor(opts: Options, hello: Hello, onJob: (job: Job) => void, log: (line: string) => void) {
+    this.opts = opts;
+    this.hello = hello;
+    this.onJob = onJob;
+    this.log = log;
+    this.done = new Promise<number>((resolve) => {
+      this.finish = resolve;
     });
-    socket = ws;
+  }
+
+  dial() {
+    const ws = new NodeWebSocket(connectUrl(this.opts.url), {
+      headers: { authorization: `Bearer ${this.opts.token}`, "user-agent": `dockercloud-agent/${AGENT_VERSION}` },
+    });
+    this.socket = ws;
     let opened = false;
     let lastPong = Date.now();
     let heartbeat: NodeJS.Timeout | undefined;
-    ws.addEventListener("open", () => {
+    ws.addEventListener("open", async () => {
       opened = true;
-      failures = 0;
-      log(`connected to ${new URL(opts.url).host}`);
-      ws.send(JSON.stringify({ type: "hello", agent_version: AGENT_VERSION, ...hello }));
-      heartbeat = setInterval(() => {
-        if (Date.now() - lastPong > 2 * opts.heartbeatMs) {
-          log("no answer to the heartbeat; reconnecting");
-          ws.close(4100, "heartbeat timeout");
-          return;
-        }
-        ws.send('{"type":"ping"}');
-      }, opts.heartbeatMs);
+      this.failures = 0;
+      this.log(`connected to ${new URL(this.opts.url).host}`);
+      // The hello comes first on a connection: the heartbeat starts once it is sent.
+      const about = await this.hello();
+      if (ws.readyState !== WebSocket.OPEN) return;
+      ws.send(JSON.stringify({ type: "hello", agent_version: AGENT_VERSION, ...about }));
+      lastPong = Date.now();
+      heartbeat = this.startHeartbeat(ws, () => lastPong);
     });
     ws.addEventListener("message", (event) => {
       lastPong = Date.now();
-      const text = String(event.data);
-      if (text.includes('"type":"error"')) log(`the service said: ${text.slice(0, 300)}`);
+      this.received(String(event.data));
     });
     // Each socket ends once: by its close, or, for a dial refused before it opened, by its error (Node's
     // WebSocket reports a refused upgrade, a 401 say, with an error and no close).
@@ -77,37 +109,87 @@ export function startLink(opts: Options, hello: Record<string, string | null>, l
       if (ended) return;
       ended = true;
       clearInterval(heartbeat);
-      if (stopped) return;
-      const final = FINAL_CLOSES[code];
-      if (final) {
-        log(`disconnected: ${final}`);
-        stopped = true;
-        finish(1);
-        return;
-      }
-      failures += 1;
-      const delay = reconnectDelayMs(failures, RECONNECT_BASE_MS, RECONNECT_MAX_MS);
-      log(
-        opened
-          ? `disconnected (${code}${reason ? ` ${reason}` : ""}); dialling again in ${delay} ms`
-          : `could not connect (is the URL right, the token valid?); dialling again in ${delay} ms`,
-      );
-      retry = setTimeout(dial, delay);
+      this.ended(opened, code, reason);
     };
     ws.addEventListener("close", (event) => end(event.code, event.reason));
     ws.addEventListener("error", () => {
       if (!opened) end(1006, "");
     });
-  };
+  }
 
-  dial();
-  return {
-    stop() {
-      stopped = true;
-      clearTimeout(retry);
-      socket?.close(1000, "agent stopping");
-      finish(0);
-    },
-    done,
-  };
+  send(message: AgentMessage) {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.socket?.close(1000, "agent stopping");
+    this.finish(0);
+  }
+
+  private startHeartbeat(ws: WebSocket, lastPong: () => number): NodeJS.Timeout {
+    return setInterval(() => {
+      if (Date.now() - lastPong() > 2 * this.opts.heartbeatMs) {
+        this.log("no answer to the heartbeat; reconnecting");
+        ws.close(4100, "heartbeat timeout");
+        return;
+      }
+      ws.send('{"type":"ping"}');
+    }, this.opts.heartbeatMs);
+  }
+
+  private received(text: string) {
+    const message = parseMessage(text);
+    if (message?.type === "job") this.onJob(message.job);
+    else if (message?.type === "error") this.log(`the service said: ${message.error.slice(0, 300)}`);
+    else if (!message) this.log(`ignored a message the agent does not understand: ${text.slice(0, 200)}`);
+  }
+
+  private ended(opened: boolean, code: number, reason: string) {
+    if (this.stopped) return;
+    const final = FINAL_CLOSES[code];
+    if (final) {
+      this.log(`disconnected: ${final}`);
+      this.stopped = true;
+      this.finish(1);
+      return;
+    }
+    this.failures += 1;
+    const delay = reconnectDelayMs(this.failures, RECONNECT_BASE_MS, RECONNECT_MAX_MS);
+    this.log(
+      opened
+        ? `disconnected (${code}${reason ? ` ${reason}` : ""}); dialling again in ${delay} ms`
+        : `could not connect (is the URL right, the token valid?); dialling again in ${delay} ms`,
+    );
+    this.retry = setTimeout(() => this.dial(), delay);
+  }
+}
+
+/** A message of the service, or null for one this agent does not know (a newer service's, say). */
+export function parseMessage(text: string): ServerMessage | null {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const m = data as { type?: unknown; job?: Partial<Job>; error?: unknown };
+  if (m?.type === "welcome" || m?.type === "pong") return { type: m.type };
+  if (m?.type === "error") return { type: "error", error: String(m.error) };
+  if (m?.type === "job" && isJob(m.job)) return { type: "job", job: m.job };
+  return null;
+}
+
+function isJob(job: Partial<Job> | undefined): job is Job {
+  return (
+    typeof job?.action === "string" &&
+    typeof job.attempt === "number" &&
+    ["redeploy", "scaleup", "scale"].includes(job.kind as string) &&
+    typeof job.service === "string" &&
+    typeof job.max_replicas === "number" &&
+    typeof job.converge_seconds === "number" &&
+    (job.body === null || typeof job.body === "string") &&
+    typeof job.applied === "boolean"
+  );
 }

@@ -12,6 +12,7 @@ test("the URL and token come from flags or the environment; rules from flags", (
     token: TOKEN,
     heartbeatMs: 15_000,
     allow: { all: true, labels: [], services: [] },
+    dryRun: false,
   });
   const env = { DOCKERCLOUD_AGENT_URL: "http://localhost:8787", DOCKERCLOUD_AGENT_TOKEN: TOKEN };
   assert.deepEqual(parseArgs(["--heartbeat-seconds=5", "--allow-service", "web", "--allow-label=deploy=auto"], env), {
@@ -19,7 +20,22 @@ test("the URL and token come from flags or the environment; rules from flags", (
     token: TOKEN,
     heartbeatMs: 5_000,
     allow: { all: false, labels: [{ key: "deploy", value: "auto" }], services: ["web"] },
+    dryRun: false,
   });
+});
+
+test("--dry-run (or DOCKERCLOUD_AGENT_DRY_RUN=1) checks jobs and changes nothing", () => {
+  const base = ["--url", "https://api.example.com", "--token", TOKEN, "--allow-all"];
+  const dry = (argv: string[], env: Record<string, string> = {}) => {
+    const parsed = parseArgs(argv, env);
+    return typeof parsed === "string" ? parsed : parsed.dryRun;
+  };
+  assert.equal(dry(base), false);
+  assert.equal(dry([...base, "--dry-run"]), true);
+  assert.equal(dry(["--dry-run", ...base]), true, "anywhere on the line; it takes no value");
+  assert.equal(dry(base, { DOCKERCLOUD_AGENT_DRY_RUN: "1" }), true);
+  assert.equal(dry(base, { DOCKERCLOUD_AGENT_DRY_RUN: "0" }), false);
+  assert.match(String(dry([...base, "--dry-run=yes"])), /takes no value/);
 });
 
 test("an agent with no rule is refused: allowing everything must be said outright", () => {

@@ -1,0 +1,164 @@
+import Docker from "dockerode";
+import type { Change, Description, Orchestrator, Progress, Service, Verdict } from "./orchestrator.ts";
+import type { Observed } from "./protocol.ts";
+import { observed, type SwarmTarget, type TaskJson, verdict } from "./swarm-converge.ts";
+import {
+  ACTION_LABEL,
+  BODY_ENV,
+  engineMessage,
+  forceUpdateOf,
+  isVersionConflict,
+  parseImage,
+  pinImage,
+  redeploySpec,
+  replicasOf,
+  type ServiceJson,
+  type ServiceSpecJson,
+  scaleSpec,
+} from "./swarm-spec.ts";
+
+/** How often an update that lost a race with another writer is read and sent again. */
+const UPDATE_TRIES = 5;
+
+/**
+ * Docker Swarm through the Docker Engine API (dockerode; `new Docker()` honours
+ * DOCKER_HOST and the other DOCKER_* variables, like the docker CLI). It must
+ * talk to a manager node: only managers know services.
+ */
+export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
+  readonly docker: Docker;
+
+  constructor(docker: Docker = new Docker()) {
+    this.docker = docker;
+  }
+
+  async describe(): Promise<Description> {
+    const [version, info] = await Promise.all([this.docker.version(), this.docker.info()]);
+    const nodeId = (info as { Swarm?: { NodeID?: string } }).Swarm?.NodeID;
+    return { orchestrator: "swarm", engine_version: version.Version ?? null, node_id: nodeId || null };
+  }
+
+  unknownService(ref: string): string {
+    return `no swarm service named '${ref}' on this swarm`;
+  }
+
+  /** The service by name, id, or id prefix of 12 or more characters (as `docker service ls` shows ids). */
+  async find(ref: string): Promise<Service | null> {
+    const json = await this.inspect(ref);
+    if (!json) return null;
+    const name = json.Spec.Name ?? "";
+    // The engine also resolves short id prefixes; a name must never reach another service that way.
+    if (name !== ref && !(json.ID.startsWith(ref) && ref.length >= 12)) return null;
+    const labels = json.Spec.Labels ?? {};
+    const replicas = replicasOf(json.Spec);
+    return {
+      id: json.ID,
+      name,
+      labels,
+      mode: replicas === null ? "global" : "replicated",
+      replicas,
+      appliedAction: labels[ACTION_LABEL] ?? null,
+    };
+  }
+
+  async plan(service: Service, change: Change): Promise<string> {
+    if (change.kind === "scale") return `would scale ${service.name} from ${service.replicas} to ${change.replicas}`;
+    const json = await this.mustInspect(service.id);
+    const current = json.Spec.TaskTemplate?.ContainerSpec?.Image ?? "";
+    const image = await this.resolveImage(current, () => {});
+    const force = forceUpdateOf(json.Spec);
+    const body = change.body === null ? "" : `, ${BODY_ENV} set`;
+    return `would update service ${service.name}: ForceUpdate ${force} → ${force + 1}, image ${image}${body}`;
+  }
+
+  async apply(service: Service, change: Change, action: string, progress: Progress): Promise<SwarmTarget> {
+    for (let attempt = 1; ; attempt++) {
+      const json = await this.mustInspect(service.id);
+      const spec = await this.changedSpec(json.Spec, change, action, attempt === 1 ? progress : () => {});
+      try {
+        await this.docker.getService(service.id).update({ _query: { version: json.Version?.Index }, _body: spec });
+        return this.target(json, spec, change);
+      } catch (err) {
+        if (!isVersionConflict(err) || attempt >= UPDATE_TRIES) throw err;
+        progress(`the service changed while being updated (${engineMessage(err)}); reading it again`);
+      }
+    }
+  }
+
+  async applied(service: Service, change: Change): Promise<SwarmTarget> {
+    const json = await this.mustInspect(service.id);
+    // The update is the one under way (or done): its status counts, whatever its StartedAt.
+    return { ...this.target(json, json.Spec, change), since: null, earlier: true };
+  }
+
+  async check(target: SwarmTarget): Promise<Verdict> {
+    const json = await this.inspect(target.id);
+    if (!json) return { state: "failed", line: "the service is gone", detail: `${target.name} was removed` };
+    return verdict(target, json, await this.tasks(target.id));
+  }
+
+  async observe(service: Service): Promise<Observed | null> {
+    const json = await this.inspect(service.id);
+    return json ? observed(json, await this.tasks(service.id)) : null;
+  }
+
+  private async changedSpec(spec: ServiceSpecJson, change: Change, action: string, progress: Progress) {
+    if (change.kind === "scale") return scaleSpec(spec, { replicas: change.replicas, action });
+    const image = await this.resolveImage(spec.TaskTemplate?.ContainerSpec?.Image ?? "", progress);
+    return redeploySpec(spec, { image, body: change.body, action });
+  }
+
+  private target(before: ServiceJson, spec: ServiceSpecJson, change: Change): SwarmTarget {
+    return {
+      id: before.ID,
+      name: before.Spec.Name ?? before.ID,
+      kind: change.kind,
+      replicas: replicasOf(spec),
+      forceUpdate: forceUpdateOf(spec),
+      since: before.UpdateStatus?.StartedAt ?? null,
+      earlier: false,
+    };
+  }
+
+  /**
+   * The image's tag pinned to the digest the registry has for it now, so that
+   * a redeploy runs what was pushed last under that tag. An image without a
+   * tag stays as it is; so does one whose registry cannot say (it is then
+   * redeployed on the digest it runs, and the log says why).
+   */
+  private async resolveImage(image: string, progress: Progress): Promise<string> {
+    const ref = parseImage(image);
+    if (!ref.tagged) return image;
+    try {
+      const found = await this.docker.getImage(ref.name).distribution();
+      const digest = found.Descriptor?.digest;
+      if (!digest) throw new Error("the engine's answer carries no digest");
+      if (digest !== ref.digest) progress(`${ref.name} now resolves to ${digest}`);
+      return pinImage(ref.name, digest);
+    } catch (err) {
+      progress(
+        `could not ask the registry for ${ref.name}'s current digest (${engineMessage(err)}); keeping ${ref.digest ?? "the current image"}`,
+      );
+      return image;
+    }
+  }
+
+  private async inspect(ref: string): Promise<ServiceJson | null> {
+    try {
+      return (await this.docker.getService(ref).inspect()) as ServiceJson;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
+      throw err;
+    }
+  }
+
+  private async mustInspect(id: string): Promise<ServiceJson> {
+    const json = await this.inspect(id);
+    if (!json) throw new Error(`the service ${id} was removed`);
+    return json;
+  }
+
+  private async tasks(id: string): Promise<TaskJson[]> {
+    return (await this.docker.listTasks({ filters: { service: [id] } })) as TaskJson[];
+  }
+}
