@@ -20,6 +20,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Webhook } from "standardwebhooks";
+import { agentPhase } from "./agent-phase.mjs";
 import { startWorker } from "./runtime.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -249,6 +250,23 @@ async function main() {
       });
     }
 
+    // 5. The agent path (bench/agent-phase.mjs): calls to services whose target is a connected agent.
+    const webhookCalls = callPaths.filter((_, i) => i % 2 === 0); // the REDEPLOY triggers
+    Object.assign(
+      results,
+      await agentPhase({
+        root: ROOT,
+        base,
+        auth,
+        api,
+        load,
+        receiver,
+        webhookCalls,
+        duration: DURATION,
+        connections: CONNECTIONS,
+      }),
+    );
+
     const b = results.bare;
     const c = results.calls;
     const f = results.sqlite_do_write_floor;
@@ -260,12 +278,16 @@ async function main() {
       list_p50_10000_vs_10: ratio(results.list[10000].p50_ms, results.list[10].p50_ms),
       list_p99_10000_vs_10: ratio(results.list[10000].p99_ms, results.list[10].p99_ms),
       deliveries_vs_accepted: ratio(results.end_to_end.deliveries_per_s, results.end_to_end.accepted_per_s),
+      agent_job_p50_vs_webhook_delivery_p50: ratio(results.agent_latency.p50_ms, results.webhook_latency.p50_ms),
+      agent_calls_throughput_vs_webhook_calls: ratio(results.agent_calls.rps, c.rps),
     };
     results.targets_met = {
       call_throughput_at_least_half_of_bare: results.ratios.call_throughput_vs_bare >= 0.5,
       call_p99_at_most_3x_bare: results.ratios.call_p99_vs_bare_p99 <= 3,
       list_10000_within_1_5x_of_10: results.ratios.list_p50_10000_vs_10 <= 1.5,
       deliveries_keep_half_pace: results.ratios.deliveries_vs_accepted >= 0.5,
+      call_to_agent_p50_under_50ms: results.agent_latency.p50_ms < 50,
+      call_to_agent_p99_under_250ms: results.agent_latency.p99_ms < 250,
     };
 
     const rows = [
@@ -273,6 +295,7 @@ async function main() {
       ["call, unknown trigger (404)", results.call_not_found],
       ["floor: 1 DO RPC + 1 SQLite insert (bench worker)", f],
       ["trigger calls (202)", c],
+      ["trigger calls, agent targets (202)", results.agent_calls],
       ...LIST_SIZES.map((n) => [`trigger list, ${n} triggers`, results.list[n]]),
     ];
     console.log("\n| measurement | req/s | p50 ms | p99 ms | statuses |");
@@ -287,6 +310,14 @@ async function main() {
         `(${fmt(e.deliveries_per_s, 0)}/s), ${e.deliveries_verified_total} in all after a ${fmt(e.drain_s)} s drain, ` +
         `${e.failed_actions} failed, ${e.rejected_signatures} bad signatures`,
     );
+    for (const [name, l] of [
+      ["call sent → job at the agent (dry run)", results.agent_latency],
+      ["call sent → first webhook delivery", results.webhook_latency],
+    ]) {
+      console.log(
+        `${name}: p50 ${fmt(l.p50_ms)} ms, p99 ${fmt(l.p99_ms)} ms, max ${fmt(l.max_ms)} ms (${l.samples} calls)`,
+      );
+    }
     console.log("\nratios:", JSON.stringify(results.ratios, null, 0));
     console.log("targets met:", JSON.stringify(results.targets_met, null, 0));
     writeFileSync(join(ROOT, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);

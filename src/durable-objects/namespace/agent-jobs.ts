@@ -30,7 +30,6 @@ type JobRow = {
   waiting_since: number | null;
   /** The reason last logged for the wait. */
   waiting_note: string | null;
-  acked_at: number | null;
   applied: number;
   progress_lines: number;
 };
@@ -171,7 +170,6 @@ export class AgentJobs implements JobsDesk {
       if (m.attempt !== a.attempts) return;
       const reportBy = now + this.settings().convergeSeconds * 1000 + REPORT_MARGIN_MS;
       this.sql.exec("UPDATE actions SET due_at = ? WHERE uuid = ?", reportBy, a.uuid);
-      this.sql.exec("UPDATE agent_jobs SET acked_at = ? WHERE action_uuid = ?", now, a.uuid);
       this.scheduler.reschedule();
     } else if (m.type === "applied") {
       this.sql.exec("UPDATE agent_jobs SET applied = 1 WHERE action_uuid = ?", a.uuid);
@@ -225,7 +223,7 @@ export class AgentJobs implements JobsDesk {
       args: [attempt, now, newTarget, now + ACK_MS],
     });
     this.sql.exec(
-      "UPDATE agent_jobs SET waiting_since = NULL, waiting_note = NULL, acked_at = NULL, progress_lines = 0 WHERE action_uuid = ?",
+      "UPDATE agent_jobs SET waiting_since = NULL, waiting_note = NULL, progress_lines = 0 WHERE action_uuid = ?",
       a.uuid,
     );
     const message: AgentJob = {

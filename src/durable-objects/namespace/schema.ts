@@ -172,7 +172,6 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
         agent_uuid TEXT NOT NULL,
         waiting_since INTEGER,
         waiting_note TEXT,
-        acked_at INTEGER,
         applied INTEGER NOT NULL DEFAULT 0,
         progress_lines INTEGER NOT NULL DEFAULT 0
       );
