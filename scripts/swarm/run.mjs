@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// `npm run test:swarm [-- test files]`: starts a throwaway Docker Swarm with a local registry
+// (scripts/swarm/up.sh, as root), runs the swarm suites against it one file at a time
+// (e2e-swarm/*.test.mjs, and agent/test-swarm/*.test.ts when that folder exists), then ALWAYS
+// stops it (scripts/swarm/down.sh), and exits with the suites' code (or up's or down's when
+// they failed). SWARM_DIR (default /tmp/dockercloud-swarm) is where the swarm lives;
+// SWARM_TEST_TIMEOUT_SECONDS (default 900) bounds the suites, SWARM_FILE_TIMEOUT_SECONDS
+// (default 300) each file.
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
+const swarmDir = process.env.SWARM_DIR || "/tmp/dockercloud-swarm";
+const timeoutMs = Number(process.env.SWARM_TEST_TIMEOUT_SECONDS || 900) * 1000;
+const fileTimeoutMs = Number(process.env.SWARM_FILE_TIMEOUT_SECONDS || 300) * 1000;
+const log = (line) => console.error(`[test:swarm ${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+/** KEY=value lines, as up.sh writes $SWARM_DIR/env. */
+function parseEnvFile(text) {
+  const env = {};
+  for (const line of text.split("\n")) {
+    const m = line.match(/^([A-Z_][A-Z0-9_]*)=(.*)$/);
+    if (m) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+let current = null;
+let interrupted = null;
+
+/** Runs a command in its own process group, output passed through; resolves with its exit code. */
+function run(cmd, args, { env = process.env, timeout = 0, shielded = false } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, env, stdio: "inherit", detached: true });
+    // A shielded command (down.sh) is not passed a ^C: the swarm must come down whatever happens.
+    current = shielded ? null : child;
+    let timer;
+    if (timeout) {
+      timer = setTimeout(() => {
+        log(`${cmd} ${args.join(" ")}: still running after ${timeout / 1000} s; stopping it`);
+        killGroup(child, "SIGTERM");
+        setTimeout(() => killGroup(child, "SIGKILL"), 10_000).unref();
+      }, timeout);
+    }
+    child.on("error", (err) => {
+      log(`${cmd}: ${err.message}`);
+      resolve(127);
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      current = null;
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
+function killGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+// ^C or a CI cancel: stop the suites, then still take the swarm down.
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    interrupted ??= signal;
+    log(`${signal}: stopping, then taking the swarm down`);
+    if (current) killGroup(current, signal);
+  });
+}
+
+/** The suites' files: those named on the command line, else every swarm suite there is. */
+function suites() {
+  const named = process.argv.slice(2);
+  if (named.length) return named;
+  const globs = ["e2e-swarm/*.test.mjs"];
+  const agentDir = join(root, "agent/test-swarm");
+  if (existsSync(agentDir) && readdirSync(agentDir).some((f) => f.endsWith(".test.ts"))) {
+    globs.push("agent/test-swarm/*.test.ts");
+  }
+  return globs;
+}
+
+async function main() {
+  const env = { ...process.env, SWARM_DIR: swarmDir };
+  const t0 = Date.now();
+  let code = await run("bash", [join(root, "scripts/swarm/up.sh")], { env });
+  if (code !== 0) log(`up.sh failed (exit ${code})`);
+  else if (!interrupted) {
+    const swarmEnv = parseEnvFile(readFileSync(join(swarmDir, "env"), "utf8"));
+    log(`swarm up in ${((Date.now() - t0) / 1000).toFixed(1)} s; running ${suites().join(" ")}`);
+    const t1 = Date.now();
+    // --test-timeout bounds each file (and every test that sets no timeout of its own).
+    const args = ["--test", "--test-concurrency=1", `--test-timeout=${fileTimeoutMs}`, ...suites()];
+    code = await run(process.execPath, args, {
+      env: { ...env, ...swarmEnv },
+      timeout: timeoutMs,
+    });
+    log(`suites ${code === 0 ? "passed" : `failed (exit ${code})`} in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  }
+  const down = await run("bash", [join(root, "scripts/swarm/down.sh")], { env, shielded: true });
+  if (down !== 0) log(`down.sh failed (exit ${down})`);
+  log(`total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (interrupted) return 130;
+  return code !== 0 ? code : down;
+}
+
+process.exitCode = await main();
