@@ -19,8 +19,8 @@ import {
   waitRunning,
 } from "./swarm.mjs";
 
-/** "waiting for agent late" or, the name quoted as a JSON string, `waiting for agent "late"`. */
-const waitingFor = (name) => new RegExp(`waiting for agent "?${name}\\b`);
+/** "waiting for agent 'late' to connect" (the name quoted). */
+const waitingFor = (name) => new RegExp(`waiting for agent ['"]?${name}\\b`);
 const actionUuid = (uri) => uri.split("/").filter(Boolean).at(-1);
 
 describe("an agent program absent or killed while an operation is under way, on a real swarm", () => {
@@ -100,6 +100,7 @@ describe("an agent program absent or killed while an operation is under way, on 
 
     await s.connectAgent(agent);
     const done = await s.waitAction(uri, "Success");
+    assert.match(logsOf(done), /\(delivery 2\)/, "the job went out again to the new connection");
     await assertPerformedOnce(name, before, done);
   });
 
@@ -133,6 +134,7 @@ describe("an agent program absent or killed while an operation is under way, on 
 
     await s.connectAgent(agent);
     const done = await s.waitAction(uri, "Success");
+    assert.match(logsOf(done), /\(delivery 2\)/, "the job went out a second time");
     await assertPerformedOnce(name, before, done);
   });
 });
