@@ -11,6 +11,7 @@ import { registerCallRoutes } from "./routes/calls";
 import { registerHealthRoutes } from "./routes/health";
 import { registerOpenApi } from "./routes/openapi";
 import { registerServiceRoutes } from "./routes/services";
+import { registerStreamRoutes } from "./routes/streams";
 import { registerTriggerRoutes } from "./routes/triggers";
 
 export { Directory } from "./durable-objects/directory";
@@ -25,6 +26,7 @@ registerServiceRoutes(app);
 registerTriggerRoutes(app);
 registerAgentRoutes(app);
 registerAgentConnectRoutes(app);
+registerStreamRoutes(app);
 registerActionRoutes(app);
 registerHealthRoutes(app);
 registerOpenApi(app);

@@ -89,6 +89,12 @@ export function redactTriggerPath(path: string): string {
   return path.replace(/\/trigger\/[^/]+\/call\//, "/trigger/[redacted]/call/");
 }
 
+/**
+ * An action as the audit API shows it. It has no `logs` key: the Python SDK
+ * sets every key of an answer as an attribute, and a `logs` field would hide
+ * its `Action.logs()` method (and break `docker-cloud action logs`). The
+ * lines are at `<action>/logs/`, as JSON or as a stream.
+ */
 export function serializeAction(namespace: string, row: ActionRow) {
   const finished = FINISHED_STATES.includes(row.state);
   return {
@@ -109,7 +115,6 @@ export function serializeAction(namespace: string, row: ActionRow) {
     can_be_canceled: row.state === "Pending",
     can_be_retried: finished,
     trigger: row.trigger_uri,
-    logs: row.logs,
     retry_of: row.retry_of,
   };
 }
@@ -122,7 +127,7 @@ export type ActionJson = ReturnType<typeof serializeAction>;
  * `redeploy/`, so the answer carries only what the caller already has or created:
  * the action's identity, kind, object, state and dates, and the caller's OWN
  * trigger. Who started it (user, user agent, ip, location), how (method, path),
- * its logs (which name other triggers) and its history (retry_of) are null.
+ * and its history (retry_of) are null; its log is not part of any action object.
  * Every key of the audit view stays, so the answer has one shape whatever the
  * caller joined; the clients only test that it is a non-empty JSON object
  * (Python's `Trigger.call`) or decode it leniently (Go's `CallTrigger`).
@@ -150,7 +155,6 @@ export function serializeActionForCaller(namespace: string, row: ActionRow, call
     can_be_canceled: full.can_be_canceled,
     can_be_retried: full.can_be_retried,
     trigger: callerTriggerUri,
-    logs: null,
     retry_of: null,
   } satisfies Record<keyof ActionJson, unknown>;
 }

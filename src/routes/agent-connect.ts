@@ -3,6 +3,7 @@ import type { AppEnv } from "../app";
 import { tokenNamespace } from "../domain/agent";
 import { namespaceNameProblem } from "../domain/names";
 import { namespaceStub } from "../durable-objects/namespace";
+import { SOCKET_DOORS } from "../durable-objects/namespace/sockets";
 import { bearerToken } from "../http/credentials";
 import { ApiError } from "../http/errors";
 
@@ -28,7 +29,7 @@ export function registerAgentConnectRoutes(app: OpenAPIHono<AppEnv>): void {
     if (!token || !ns || namespaceNameProblem(ns) !== null) {
       throw new ApiError("unauthorized", "send Authorization: Bearer <agent token> (dca_...)", REALM);
     }
-    const answer = await namespaceStub(c.env, ns).fetch("https://namespace.internal/agent/connect/", {
+    const answer = await namespaceStub(c.env, ns).fetch(`https://namespace.internal${SOCKET_DOORS.agent}`, {
       headers: { upgrade: "websocket", "x-agent-token": token },
     });
     if (answer.status !== 101 || !answer.webSocket) {

@@ -48,7 +48,6 @@ export const ACTION_KEYS = [
   "ip",
   "is_user_action",
   "location",
-  "logs",
   "method",
   "object",
   "path",
@@ -61,3 +60,11 @@ export const ACTION_KEYS = [
   "user_agent",
   "uuid",
 ];
+
+/** An action's log, read where the clients read it (GET <action>logs/): its lines, joined as they are stored. */
+export async function logsOf(user: User, actionUri: string): Promise<string> {
+  const r = await as(user, "GET", `${actionUri}logs/?tail=10000`);
+  expect(r.status, `${actionUri}logs/`).toBe(200);
+  const body = await r.json<{ objects: { log: string }[] }>();
+  return body.objects.map((o) => o.log).join("\n");
+}

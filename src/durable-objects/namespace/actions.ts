@@ -3,6 +3,7 @@ import {
   type ActionJson,
   type ActionKind,
   type ActionRow,
+  actionUri,
   FINISHED_STATES,
   type RequestMeta,
   serializeAction,
@@ -11,10 +12,12 @@ import { newUuid } from "../../domain/ids";
 import type { Listing, Page } from "../../domain/pagination";
 import { fail, ok, type Result } from "../../domain/result";
 import { type ServiceRow, serviceUri } from "../../domain/service";
+import { streamEvent } from "../../domain/stream-event";
 import { quote } from "../../domain/text";
 import { headOf, OPEN_STATES_SQL, releaseHead } from "./dispatch";
 import { atLeast, atMost, equals, selectPage, startsWith } from "./listing";
 import type { Scheduler } from "./scheduler";
+import type { Publisher } from "./streams";
 
 export const ACTION_NOT_FOUND = fail("not_found", "Action not found");
 
@@ -44,6 +47,7 @@ export class Actions {
     private readonly scheduler: Scheduler,
     /** How long a claimed action may take to start before the alarm hands it out again. */
     private readonly leaseMs: () => number,
+    private readonly streams: Publisher,
   ) {}
 
   row(uuid: string): ActionRow | undefined {
@@ -94,7 +98,23 @@ export class Actions {
       )
       .one();
     if (!busy) this.scheduler.runBy(now);
+    this.changed(inserted.uuid, "create");
     return inserted;
+  }
+
+  /** Tells the events streams an action was created or changed state (built only if one listens). */
+  changed(uuid: string, action: "create" | "update" = "update"): void {
+    this.streams.publish(() => {
+      const row = this.row(uuid);
+      return streamEvent({
+        type: "action",
+        action,
+        uuid,
+        resource_uri: actionUri(this.ns(), uuid),
+        state: row?.state ?? "",
+        parents: row ? [row.object] : [],
+      });
+    });
   }
 
   /** Adds a line to an action's log (and, when given, makes `error` its last error). */
@@ -109,6 +129,7 @@ export class Actions {
       ...(extra?.args ?? []),
       uuid,
     );
+    this.streams.logLine(uuid, line);
   }
 
   /**
@@ -132,6 +153,8 @@ export class Actions {
     );
     const claimed = releaseHead(this.sql, a.service_uuid, now, claimNext ? { leaseMs: this.leaseMs() } : null);
     this.scheduler.reschedule();
+    this.changed(a.uuid);
+    this.streams.finished(a.uuid);
     return claimed;
   }
 

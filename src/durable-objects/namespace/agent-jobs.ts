@@ -239,6 +239,7 @@ export class AgentJobs implements JobsDesk {
       applied: job.applied === 1,
     };
     this.scheduler.reschedule();
+    if (a.state !== "In progress") this.actions.changed(a.uuid);
     try {
       ws.send(JSON.stringify({ type: "job", job: message }));
     } catch {

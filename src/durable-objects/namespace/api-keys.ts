@@ -45,14 +45,21 @@ export function listKeys(sql: SqlStorage): ApiKeyJson[] {
     .map(keyJson);
 }
 
-/** Deletes a key; it stops working with the next request. Null when there is no such key. */
-export function deleteKey(sql: SqlStorage, uuid: string): ApiKeyJson | null {
+/**
+ * Deletes a key; it stops working with the next request. Null when there is
+ * no such key; else the key as listed and its hash (the streams it opened are
+ * tagged with it).
+ */
+export function deleteKey(sql: SqlStorage, uuid: string): { key: ApiKeyJson; hash: string } | null {
   const row = sql
-    .exec<KeyRow>("SELECT uuid, label, created_at, last_used_at FROM api_keys WHERE uuid = ?", uuid)
+    .exec<KeyRow & { key_hash: string }>(
+      "SELECT uuid, label, created_at, last_used_at, key_hash FROM api_keys WHERE uuid = ?",
+      uuid,
+    )
     .toArray()[0];
   if (!row) return null;
   sql.exec("DELETE FROM api_keys WHERE uuid = ?", uuid);
-  return keyJson(row);
+  return { key: keyJson(row), hash: row.key_hash };
 }
 
 /** The uuid of the key that matches, comparing against every key in constant time. */

@@ -72,6 +72,7 @@ export class Attempts {
       uuid,
     );
     this.scheduler.reschedule();
+    this.actions.changed(uuid);
     return { status: "run", job: this.job(a, svc, newTarget) };
   }
 

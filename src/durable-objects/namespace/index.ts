@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { config } from "../../config";
 import type { ActionFilters, ActionJson, CallerActionJson, RequestMeta } from "../../domain/action";
 import type { AgentFilters, AgentJson } from "../../domain/agent";
+import { type LogMessage, tailMessages } from "../../domain/log-lines";
 import type { NamespaceInfo, NamespaceKind } from "../../domain/namespace";
 import type { Listing, Page } from "../../domain/pagination";
 import { andThen, fail, ok, type Result } from "../../domain/result";
@@ -9,19 +10,16 @@ import type { NewService, ServiceChanges, ServiceFilters, ServiceJson, ServiceRo
 import type { TriggerCall, TriggerFilters, TriggerJson } from "../../domain/trigger";
 import type { AttemptReport, BeginResult } from "../../targets/job";
 import { migrate } from "../migrations";
-import { Actions } from "./actions";
-import { AgentJobs } from "./agent-jobs";
-import { AgentLinks, CLOSE, PING, PONG } from "./agent-links";
-import { Agents } from "./agents";
+import { ACTION_NOT_FOUND } from "./actions";
+import { CLOSE, PING, PONG } from "./agent-links";
 import { type ApiKeyJson, authenticateKey, deleteKey, insertKey, listKeys } from "./api-keys";
-import { Attempts } from "./attempts";
 import { acceptCall } from "./calls";
-import { Members } from "./members";
-import { Scheduler } from "./scheduler";
+import { buildRooms, type Rooms } from "./rooms";
 import { NAMESPACE_MIGRATIONS } from "./schema";
-import { SERVICE_NOT_FOUND, Services } from "./services";
-import { agentJobSettings, attemptSettings } from "./settings";
-import { type NewTrigger, TRIGGER_NOT_FOUND, Triggers } from "./triggers";
+import { SERVICE_NOT_FOUND } from "./services";
+import { openSocket, refuseSocket } from "./sockets";
+import { Streams } from "./streams";
+import { type NewTrigger, TRIGGER_NOT_FOUND } from "./triggers";
 
 export type { ApiKeyJson } from "./api-keys";
 
@@ -47,38 +45,19 @@ export class NamespaceObject extends DurableObject<Env> {
    */
   private migrated = false;
 
-  private readonly members: Members;
-  private readonly services: Services;
-  private readonly triggers: Triggers;
-  private readonly actions: Actions;
-  private readonly attempts: Attempts;
-  private readonly scheduler: Scheduler;
-  private readonly agents: Agents;
-  private readonly links: AgentLinks;
-  private readonly agentJobs: AgentJobs;
+  private readonly r: Rooms;
   private readonly keyUsedAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    const name = () => this.members.name;
-    this.members = new Members(this.sql, () => this.migrated);
-    this.scheduler = new Scheduler(ctx.storage, this.sql);
-    this.services = new Services(this.sql, name);
-    this.triggers = new Triggers(this.sql, name);
-    this.agents = new Agents(this.sql, name, (uuid) => this.links.lastPing(uuid));
-    this.links = new AgentLinks(ctx, this.agents, () => this.agentJobs);
+    this.r = buildRooms(
+      ctx,
+      () => this.env,
+      () => this.migrated,
+    );
     // Heartbeats are answered by the runtime, without waking a hibernating object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
-    this.actions = new Actions(this.sql, name, this.scheduler, () => this.leaseMs());
-    // Settings are read when used, from this.env, the object's settings at that moment.
-    this.attempts = new Attempts(this.sql, name, this.actions, this.services, this.scheduler, () =>
-      attemptSettings(config(this.env)),
-    );
-    const rooms = { actions: this.actions, attempts: this.attempts, services: this.services, agents: this.agents };
-    this.agentJobs = new AgentJobs(this.sql, rooms, this.scheduler, this.links, () =>
-      agentJobSettings(config(this.env)),
-    );
     ctx.blockConcurrencyWhile(async () => {
       const hasSchema =
         this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sql_schema_migrations'").toArray()
@@ -93,20 +72,15 @@ export class NamespaceObject extends DurableObject<Env> {
     this.migrated = true;
   }
 
-  /** How long a message handed to the queue may take to start its attempt before it is handed again. */
-  private leaseMs(): number {
-    return config(this.env).DISPATCH_LEASE_SECONDS * 1000;
-  }
-
   /** Runs `then` if `caller` may use the namespace it asked for by the name `asked`. */
   private as<T>(caller: string, asked: string, then: () => Result<T>): Result<T> {
-    return this.members.denied(caller, asked) ?? then();
+    return this.r.members.denied(caller, asked) ?? then();
   }
 
   /** Runs `then` with a service of the namespace, if `caller` may use it and it exists. */
   private withService<T>(caller: string, asked: string, uuid: string, then: (svc: ServiceRow) => Result<T>) {
     return this.as(caller, asked, () => {
-      const svc = this.services.row(uuid);
+      const svc = this.r.services.row(uuid);
       return svc ? then(svc) : SERVICE_NOT_FOUND;
     });
   }
@@ -115,76 +89,88 @@ export class NamespaceObject extends DurableObject<Env> {
 
   claim(name: string, kind: NamespaceKind): Result<NamespaceInfo> {
     this.ensureSchema();
-    return this.members.claim(name, kind);
+    return this.r.members.claim(name, kind);
   }
 
   info(): NamespaceInfo | null {
-    return this.members.info();
+    return this.r.members.info();
   }
 
   destroy(kind: NamespaceKind): Result<{ memberships: string[]; members: string[] }> {
-    const destroyed = this.members.destroy(kind);
-    if (destroyed.ok) this.links.dropAll();
+    const destroyed = this.r.members.destroy(kind);
+    if (destroyed.ok) this.r.links.dropAll();
     return destroyed;
   }
 
   addMember(username: string): Result<{ username: string }> {
-    return this.members.add(username);
+    return this.r.members.add(username);
   }
 
+  /** A member leaves: the streams they opened here close now. */
   removeMember(username: string): Result<{ username: string }> {
-    return this.members.remove(username);
+    const removed = this.r.members.remove(username);
+    if (removed.ok) this.r.streams.closeUser(username);
+    return removed;
   }
 
   recordMembership(organization: string, member: boolean): void {
-    this.members.recordMembership(organization, member);
+    this.r.members.recordMembership(organization, member);
   }
 
   memberships(): string[] {
-    return this.members.memberships();
+    return this.r.members.memberships();
   }
 
   // ---- API keys (users only) ----
 
   async createApiKey(label: string): Promise<Result<ApiKeyJson & { key: string }>> {
-    if (this.members.namespace()?.kind !== "user") return fail("not_found", "user not found");
+    if (this.r.members.namespace()?.kind !== "user") return fail("not_found", "user not found");
     return ok(await insertKey(this.sql, label));
   }
 
   listApiKeys(): ApiKeyJson[] {
-    return this.members.namespace() ? listKeys(this.sql) : [];
+    return this.r.members.namespace() ? listKeys(this.sql) : [];
   }
 
-  revokeApiKey(uuid: string): Result<ApiKeyJson> {
-    const revoked = this.members.namespace() ? deleteKey(this.sql, uuid) : null;
-    return revoked ? ok(revoked) : fail("not_found", "API key not found");
+  /** Revokes a key: the streams it opened, here and in the user's organizations, close now. */
+  async revokeApiKey(uuid: string): Promise<Result<ApiKeyJson>> {
+    const revoked = this.r.members.namespace() ? deleteKey(this.sql, uuid) : null;
+    if (!revoked) return fail("not_found", "API key not found");
+    this.r.streams.closeKey(revoked.hash);
+    const orgs = this.r.members.memberships();
+    await Promise.all(orgs.map((org) => namespaceStub(this.env, org).closeStreamsOfKey(revoked.hash)));
+    return ok(revoked.key);
+  }
+
+  closeStreamsOfKey(hash: string): void {
+    this.r.streams.closeKey(hash);
   }
 
   async authenticate(key: string): Promise<boolean> {
-    if (this.members.namespace()?.kind !== "user") return false;
+    if (this.r.members.namespace()?.kind !== "user") return false;
     return authenticateKey(this.sql, key, this.keyUsedAt);
   }
 
   // ---- services ----
 
   listServices(caller: string, asked: string, filters: ServiceFilters, page: Page): Result<Listing<ServiceJson>> {
-    return this.as(caller, asked, () => ok(this.services.list(filters, page)));
+    return this.as(caller, asked, () => ok(this.r.services.list(filters, page)));
   }
 
   createService(caller: string, asked: string, input: NewService): Result<ServiceJson> {
-    return this.as(caller, asked, () => andThen(this.agents.resolveTarget(input), (i) => this.services.create(i)));
+    return this.as(caller, asked, () => andThen(this.r.agents.resolveTarget(input), (i) => this.r.services.create(i)));
   }
 
   getService(caller: string, asked: string, uuid: string): Result<ServiceJson> {
-    return this.withService(caller, asked, uuid, (svc) => ok(this.services.json(svc)));
+    return this.withService(caller, asked, uuid, (svc) => ok(this.r.services.json(svc)));
   }
 
   /** A new target takes over the service's waiting actions at once (an agent's go out to it now). */
   updateService(caller: string, asked: string, uuid: string, changes: ServiceChanges): Result<ServiceJson> {
     return this.withService(caller, asked, uuid, (svc) =>
-      andThen(this.agents.resolveTarget(changes), (c) => {
-        const updated = this.services.update(svc, c);
-        if (updated.ok && c.target_public !== undefined) this.agentJobs.offerHead(uuid, Date.now());
+      andThen(this.r.agents.resolveTarget(changes), (c) => {
+        const updated = this.r.services.update(svc, c);
+        if (updated.ok && c.target_public !== undefined) this.r.agentJobs.offerHead(uuid, Date.now());
         return updated;
       }),
     );
@@ -196,9 +182,9 @@ export class NamespaceObject extends DurableObject<Env> {
    */
   terminateService(caller: string, asked: string, uuid: string): Result<ServiceJson> {
     return this.withService(caller, asked, uuid, (svc) => {
-      this.actions.failOpen(uuid, "the service was terminated before the operation completed");
-      this.triggers.revokeAll(uuid);
-      return ok(this.services.remove(svc));
+      this.r.actions.failOpen(uuid, "the service was terminated before the operation completed");
+      this.r.triggers.revokeAll(uuid);
+      return ok(this.r.services.remove(svc));
     });
   }
 
@@ -213,7 +199,7 @@ export class NamespaceObject extends DurableObject<Env> {
     op: { kind: "redeploy" | "scale"; reuse_volumes: boolean | null; meta: RequestMeta },
   ): Result<{ service: ServiceJson; action: ActionJson }> {
     return this.withService(caller, asked, uuid, (svc) => {
-      const action = this.actions.insert({
+      const action = this.r.actions.insert({
         service: svc,
         kind: op.kind,
         trigger: null,
@@ -225,10 +211,10 @@ export class NamespaceObject extends DurableObject<Env> {
         retryOf: null,
         hops: op.meta.hops,
       });
-      this.agentJobs.offerHead(svc.uuid, Date.now());
+      this.r.agentJobs.offerHead(svc.uuid, Date.now());
       return ok({
-        service: this.services.json(svc),
-        action: this.actions.json(this.actions.row(action.uuid) ?? action),
+        service: this.r.services.json(svc),
+        action: this.r.actions.json(this.r.actions.row(action.uuid) ?? action),
       });
     });
   }
@@ -242,16 +228,16 @@ export class NamespaceObject extends DurableObject<Env> {
     filters: TriggerFilters,
     page: Page,
   ): Result<Listing<TriggerJson>> {
-    return this.withService(caller, asked, serviceUuid, (svc) => ok(this.triggers.list(svc, filters, page)));
+    return this.withService(caller, asked, serviceUuid, (svc) => ok(this.r.triggers.list(svc, filters, page)));
   }
 
   createTrigger(caller: string, asked: string, serviceUuid: string, input: NewTrigger): Result<TriggerJson> {
     const quota = config(this.env).MAX_TRIGGERS_PER_SERVICE;
-    return this.withService(caller, asked, serviceUuid, (svc) => this.triggers.create(svc, input, quota));
+    return this.withService(caller, asked, serviceUuid, (svc) => this.r.triggers.create(svc, input, quota));
   }
 
   getTrigger(caller: string, asked: string, serviceUuid: string, uuid: string): Result<TriggerJson> {
-    return this.withService(caller, asked, serviceUuid, () => this.triggers.get(serviceUuid, uuid));
+    return this.withService(caller, asked, serviceUuid, () => this.r.triggers.get(serviceUuid, uuid));
   }
 
   updateTrigger(
@@ -261,12 +247,12 @@ export class NamespaceObject extends DurableObject<Env> {
     uuid: string,
     changes: { name?: string; rate_limit?: number },
   ): Result<TriggerJson> {
-    return this.withService(caller, asked, serviceUuid, () => this.triggers.update(serviceUuid, uuid, changes));
+    return this.withService(caller, asked, serviceUuid, () => this.r.triggers.update(serviceUuid, uuid, changes));
   }
 
   /** Revokes a trigger: once this returns, a call to it finds nothing. */
   deleteTrigger(caller: string, asked: string, serviceUuid: string, uuid: string): Result<TriggerJson> {
-    return this.withService(caller, asked, serviceUuid, () => this.triggers.revoke(serviceUuid, uuid));
+    return this.withService(caller, asked, serviceUuid, () => this.r.triggers.revoke(serviceUuid, uuid));
   }
 
   // ---- the call (no credentials: the trigger's uuid is the secret) ----
@@ -276,35 +262,43 @@ export class NamespaceObject extends DurableObject<Env> {
    * queue to the alarm, so the caller waits for nothing but this write.
    */
   callTrigger(call: TriggerCall): Result<CallerActionJson> {
-    const ns = this.members.namespace();
+    const ns = this.r.members.namespace();
     if (!ns) return TRIGGER_NOT_FOUND;
-    const trigger = this.triggers.row(call.service, call.trigger);
-    const service = trigger && this.services.row(call.service);
+    const trigger = this.r.triggers.row(call.service, call.trigger);
+    const service = trigger && this.r.services.row(call.service);
     if (!trigger || !service) return TRIGGER_NOT_FOUND;
-    const accepted = acceptCall(this.sql, this.actions, ns.name, { trigger, service }, call);
+    const accepted = acceptCall(this.sql, this.r.actions, ns.name, { trigger, service }, call);
     // An agent that is connected gets the job now, from this object, without a queue hop.
-    if (accepted.ok && service.target_public !== null) this.agentJobs.offerHead(service.uuid, Date.now());
+    if (accepted.ok && service.target_public !== null) this.r.agentJobs.offerHead(service.uuid, Date.now());
     return accepted;
   }
 
   // ---- actions (audit API) ----
 
   listActions(caller: string, asked: string, filters: ActionFilters, page: Page): Result<Listing<ActionJson>> {
-    return this.as(caller, asked, () => ok(this.actions.list(filters, page)));
+    return this.as(caller, asked, () => ok(this.r.actions.list(filters, page)));
   }
 
   getAction(caller: string, asked: string, uuid: string): Result<ActionJson> {
-    return this.as(caller, asked, () => this.actions.get(uuid));
+    return this.as(caller, asked, () => this.r.actions.get(uuid));
+  }
+
+  /** The last `tail` lines of an action's log, as the logs route and stream give them. */
+  actionLogs(caller: string, asked: string, uuid: string, tail: number): Result<LogMessage[]> {
+    return this.as(caller, asked, () => {
+      const a = this.r.actions.row(uuid);
+      return a ? ok(tailMessages(a.logs, tail, a.touched_at)) : ACTION_NOT_FOUND;
+    });
   }
 
   cancelAction(caller: string, asked: string, uuid: string): Result<ActionJson> {
-    return this.as(caller, asked, () => this.actions.cancel(uuid, caller));
+    return this.as(caller, asked, () => this.r.actions.cancel(uuid, caller));
   }
 
   retryAction(caller: string, asked: string, uuid: string, meta: RequestMeta): Result<ActionJson> {
     return this.as(caller, asked, () => {
-      const retried = this.actions.retry(uuid, caller, meta, (s) => this.services.row(s));
-      if (retried.ok) this.agentJobs.offerHead(this.actions.row(uuid)?.service_uuid ?? "", Date.now());
+      const retried = this.r.actions.retry(uuid, caller, meta, (s) => this.r.services.row(s));
+      if (retried.ok) this.r.agentJobs.offerHead(this.r.actions.row(uuid)?.service_uuid ?? "", Date.now());
       return retried;
     });
   }
@@ -313,34 +307,34 @@ export class NamespaceObject extends DurableObject<Env> {
 
   listAgents(caller: string, asked: string, filters: AgentFilters, page: Page): Result<Listing<AgentJson>> {
     return this.as(caller, asked, () => {
-      this.links.reap(Date.now());
-      return ok(this.agents.list(filters, page));
+      this.r.links.reap(Date.now());
+      return ok(this.r.agents.list(filters, page));
     });
   }
 
   async createAgent(caller: string, asked: string, name: string): Promise<Result<AgentJson & { token: string }>> {
-    return this.members.denied(caller, asked) ?? (await this.agents.create(name));
+    return this.r.members.denied(caller, asked) ?? (await this.r.agents.create(name));
   }
 
   getAgent(caller: string, asked: string, uuid: string): Result<AgentJson> {
     return this.as(caller, asked, () => {
-      this.links.reap(Date.now());
-      return this.agents.get(uuid);
+      this.r.links.reap(Date.now());
+      return this.r.agents.get(uuid);
     });
   }
 
   updateAgent(caller: string, asked: string, uuid: string, changes: { name?: string }): Result<AgentJson> {
-    return this.as(caller, asked, () => this.agents.update(uuid, changes));
+    return this.as(caller, asked, () => this.r.agents.update(uuid, changes));
   }
 
   /** Deletes an agent: its connection is closed at once and its token refused from then on. */
   deleteAgent(caller: string, asked: string, uuid: string): Result<AgentJson> {
     return this.as(caller, asked, () => {
-      const removed = this.agents.remove(uuid);
+      const removed = this.r.agents.remove(uuid);
       if (!removed.ok) return removed;
-      this.links.drop(uuid, CLOSE.deleted);
+      this.r.links.drop(uuid, CLOSE.deleted);
       // What waits for it says so, and waits for the service's target to name another agent.
-      this.agentJobs.offerAll(uuid, Date.now());
+      this.r.agentJobs.offerAll(uuid, Date.now());
       return removed;
     });
   }
@@ -351,48 +345,49 @@ export class NamespaceObject extends DurableObject<Env> {
    * the upgrade and the token's shape, and words every refusal itself.
    */
   override async fetch(request: Request): Promise<Response> {
-    if (!this.members.namespace()) return new Response(null, { status: 401 });
-    return this.links.accept(request.headers.get("x-agent-token") ?? "");
+    if (!this.r.members.namespace()) return refuseSocket("no such namespace");
+    return openSocket(request, this.r);
   }
 
+  /** What a client of the streams sends is not read: their sockets only listen. */
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    if (this.migrated) this.links.message(ws, message);
+    if (this.migrated && !Streams.isStream(this.ctx, ws)) this.r.links.message(ws, message);
   }
 
   override webSocketClose(ws: WebSocket): void {
-    if (this.migrated) this.links.closed(ws);
+    if (this.migrated && !Streams.isStream(this.ctx, ws)) this.r.links.closed(ws);
   }
 
   override webSocketError(ws: WebSocket): void {
-    if (this.migrated) this.links.closed(ws);
+    if (this.migrated && !Streams.isStream(this.ctx, ws)) this.r.links.closed(ws);
   }
 
   // ---- the queue side (see attempts.ts) ----
 
   beginAttempt(uuid: string): BeginResult {
-    if (!this.members.namespace()) return { status: "done", reason: "the action no longer exists" };
-    if (this.agentJobs.isAgentAction(uuid)) {
-      this.agentJobs.offer(uuid, Date.now(), false);
+    if (!this.r.members.namespace()) return { status: "done", reason: "the action no longer exists" };
+    if (this.r.agentJobs.isAgentAction(uuid)) {
+      this.r.agentJobs.offer(uuid, Date.now(), false);
       return { status: "done", reason: "the action goes to its agent" };
     }
-    return this.attempts.begin(uuid);
+    return this.r.attempts.begin(uuid);
   }
 
   finishAttempt(uuid: string, attempt: number, report: AttemptReport, chain = false): BeginResult | null {
     if (!this.migrated) return null;
-    return this.attempts.finish(uuid, attempt, report, chain);
+    return this.r.attempts.finish(uuid, attempt, report, chain);
   }
 
   giveUp(uuid: string): void {
-    if (this.migrated) this.attempts.giveUp(uuid);
+    if (this.migrated) this.r.attempts.giveUp(uuid);
   }
 
   /** The outbox (see scheduler.ts): every action whose deadline has passed goes to the queue. */
   override async alarm(): Promise<void> {
-    const ns = this.members.namespace();
-    if (!ns) return this.scheduler.forget();
-    this.agentJobs.offerDue(Date.now());
-    await this.scheduler.sendDue(ns.name, this.env.OPERATIONS, this.leaseMs());
+    const ns = this.r.members.namespace();
+    if (!ns) return this.r.scheduler.forget();
+    this.r.agentJobs.offerDue(Date.now());
+    await this.r.scheduler.sendDue(ns.name, this.env.OPERATIONS, config(this.env).DISPATCH_LEASE_SECONDS * 1000);
   }
 }
 

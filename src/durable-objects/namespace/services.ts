@@ -10,8 +10,11 @@ import {
   type ServiceJson,
   type ServiceRow,
   serializeService,
+  serviceUri,
 } from "../../domain/service";
+import { streamEvent } from "../../domain/stream-event";
 import { equals, selectPage, startsWith } from "./listing";
+import type { Publisher } from "./streams";
 
 export const SERVICE_NOT_FOUND = fail("not_found", "Service not found");
 
@@ -23,6 +26,7 @@ export class Services {
   constructor(
     private readonly sql: SqlStorage,
     private readonly ns: () => string,
+    private readonly streams: Publisher,
   ) {}
 
   row(uuid: string): ServiceRow | undefined {
@@ -68,7 +72,7 @@ export class Services {
       input.target_sealed,
       Date.now(),
     );
-    return ok(this.json(this.row(input.uuid) as ServiceRow));
+    return ok(this.announce(input.uuid, "create"));
   }
 
   update(row: ServiceRow, changes: ServiceChanges): Result<ServiceJson> {
@@ -101,19 +105,52 @@ export class Services {
       set("target_sealed", changes.target_sealed ?? null);
     }
     if (sets.length) this.sql.exec(`UPDATE services SET ${sets.join(", ")} WHERE uuid = ?`, ...args, row.uuid);
-    return ok(this.json(this.row(row.uuid) as ServiceRow));
+    return ok(this.announce(row.uuid, "update"));
   }
 
   /** Deletes a service row; the answer shows it Terminated. */
   remove(row: ServiceRow): ServiceJson {
     this.sql.exec("DELETE FROM services WHERE uuid = ?", row.uuid);
-    return this.json({
+    const gone = this.json({
       ...row,
       state: "Terminated",
       destroyed_at: Date.now(),
       current_num_containers: 0,
       running_num_containers: 0,
       stopped_num_containers: 0,
+    });
+    this.streams.publish(
+      streamEvent({
+        type: "service",
+        action: "delete",
+        uuid: row.uuid,
+        resource_uri: gone.resource_uri,
+        state: "Terminated",
+      }),
+    );
+    return gone;
+  }
+
+  /** Tells the streams that a service was created or changed; returns it as the API shows it. */
+  private announce(uuid: string, action: "create" | "update"): ServiceJson {
+    const svc = this.json(this.row(uuid) as ServiceRow);
+    this.streams.publish(
+      streamEvent({ type: "service", action, uuid, resource_uri: svc.resource_uri, state: svc.state }),
+    );
+    return svc;
+  }
+
+  /** A change of what a service runs, told only if someone listens (the operations' path). */
+  private changed(uuid: string): void {
+    this.streams.publish(() => {
+      const row = this.row(uuid);
+      return streamEvent({
+        type: "service",
+        action: "update",
+        uuid,
+        resource_uri: serviceUri(this.ns(), uuid),
+        state: row?.state ?? "",
+      });
     });
   }
 
@@ -130,6 +167,7 @@ export class Services {
         now,
         a.service_uuid,
       );
+      this.changed(a.service_uuid);
       return;
     }
     // new_target was fixed when the attempt began, before `a` was read.
@@ -145,6 +183,7 @@ export class Services {
       now,
       a.service_uuid,
     );
+    this.changed(a.service_uuid);
   }
 
   /**
@@ -171,6 +210,7 @@ export class Services {
       state,
       uuid,
     );
+    this.changed(uuid);
   }
 
   /**

@@ -1,7 +1,8 @@
 import { newUuid } from "../../domain/ids";
 import type { Listing, Page } from "../../domain/pagination";
 import { fail, ok, type Result } from "../../domain/result";
-import type { ServiceRow } from "../../domain/service";
+import { type ServiceRow, serviceUri } from "../../domain/service";
+import { streamEvent } from "../../domain/stream-event";
 import {
   DEFAULT_RATE_LIMIT,
   type Operation,
@@ -9,8 +10,10 @@ import {
   type TriggerFilters,
   type TriggerJson,
   type TriggerRow,
+  triggerUri,
 } from "../../domain/trigger";
 import { equals, selectPage, startsWith } from "./listing";
+import type { Publisher } from "./streams";
 
 const TRIGGER_COLUMNS =
   "uuid, service_uuid, name, operation, created_at, rate_limit, call_count, rejected_count, last_called_at";
@@ -26,6 +29,7 @@ export class Triggers {
   constructor(
     private readonly sql: SqlStorage,
     private readonly ns: () => string,
+    private readonly streams: Publisher,
   ) {}
 
   row(serviceUuid: string, uuid: string): TriggerRow | undefined {
@@ -73,7 +77,9 @@ export class Triggers {
       input.rate_limit ?? DEFAULT_RATE_LIMIT,
     );
     this.sql.exec("UPDATE services SET trigger_count = trigger_count + 1 WHERE uuid = ?", svc.uuid);
-    return ok(this.json(this.row(svc.uuid, uuid) as TriggerRow));
+    const row = this.row(svc.uuid, uuid) as TriggerRow;
+    this.announce(row, "create");
+    return ok(this.json(row));
   }
 
   get(serviceUuid: string, uuid: string): Result<TriggerJson> {
@@ -99,6 +105,7 @@ export class Triggers {
     if (!row) return TRIGGER_NOT_FOUND;
     this.drop("uuid = ?", uuid);
     this.sql.exec("UPDATE services SET trigger_count = trigger_count - 1 WHERE uuid = ?", serviceUuid);
+    this.announce(row, "delete");
     return ok(this.json(row));
   }
 
@@ -111,13 +118,28 @@ export class Triggers {
     return serializeTrigger(this.ns(), row);
   }
 
-  /** Deletes triggers with their rate windows and idempotency keys. */
+  private announce(row: TriggerRow, action: "create" | "delete"): void {
+    const ns = this.ns();
+    this.streams.publish(
+      streamEvent({
+        type: "trigger",
+        action,
+        uuid: row.uuid,
+        resource_uri: triggerUri(ns, row.service_uuid, row.uuid),
+        state: "",
+        parents: [serviceUri(ns, row.service_uuid)],
+      }),
+    );
+  }
+
+  /** Deletes triggers with their rate windows and idempotency keys; a service's go with it (announced). */
   private drop(where: "uuid = ?" | "service_uuid = ?", value: string): void {
-    const uuids = this.sql.exec<{ uuid: string }>(`SELECT uuid FROM triggers WHERE ${where}`, value).toArray();
-    for (const { uuid } of uuids) {
+    const rows = this.sql.exec<TriggerRow>(`SELECT ${TRIGGER_COLUMNS} FROM triggers WHERE ${where}`, value).toArray();
+    for (const { uuid } of rows) {
       this.sql.exec("DELETE FROM trigger_calls WHERE trigger_uuid = ?", uuid);
       this.sql.exec("DELETE FROM idempotency_keys WHERE trigger_uuid = ?", uuid);
     }
     this.sql.exec(`DELETE FROM triggers WHERE ${where}`, value);
+    if (where === "service_uuid = ?") for (const row of rows) this.announce(row, "delete");
   }
 }

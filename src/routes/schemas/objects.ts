@@ -115,14 +115,13 @@ export const ActionObject = z
     can_be_canceled: z.boolean(),
     can_be_retried: z.boolean(),
     trigger: z.string().nullable().openapi({ description: "resource URI of the trigger that was called, if any" }),
-    logs: z.string().openapi({ description: "a line per attempt" }),
     retry_of: z.string().nullable().openapi({ description: "uuid of the action this one repeats (ours)" }),
   })
   .openapi("Action");
 
 /**
  * The answer to a trigger call: the action as an anonymous caller may see it
- * (serializeActionForCaller): who started it, how, its logs and history are null.
+ * (serializeActionForCaller): who started it, how and its history are null.
  */
 export const CallerActionObject = z
   .object({
@@ -143,7 +142,6 @@ export const CallerActionObject = z
     can_be_canceled: z.boolean(),
     can_be_retried: z.boolean(),
     trigger: z.string().openapi({ description: "resource URI of the caller's own trigger" }),
-    logs: z.null(),
     retry_of: z.null(),
   })
   .openapi("CallerAction");

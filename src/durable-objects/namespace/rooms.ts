@@ -1,0 +1,51 @@
+import { config } from "../../config";
+import { Actions } from "./actions";
+import { AgentJobs } from "./agent-jobs";
+import { AgentLinks } from "./agent-links";
+import { Agents } from "./agents";
+import { Attempts } from "./attempts";
+import { Members } from "./members";
+import { Scheduler } from "./scheduler";
+import { Services } from "./services";
+import { agentJobSettings, attemptSettings } from "./settings";
+import { Streams } from "./streams";
+import { Triggers } from "./triggers";
+
+/** The modules of a namespace's object, each owning its tables (see index.ts). */
+export type Rooms = {
+  members: Members;
+  scheduler: Scheduler;
+  streams: Streams;
+  services: Services;
+  triggers: Triggers;
+  agents: Agents;
+  links: AgentLinks;
+  actions: Actions;
+  attempts: Attempts;
+  agentJobs: AgentJobs;
+};
+
+/**
+ * Builds the modules and wires them together. Settings are read when used,
+ * from `env()`, the object's settings at that moment (tests swap them).
+ */
+export function buildRooms(ctx: DurableObjectState, env: () => Env, migrated: () => boolean): Rooms {
+  const sql = ctx.storage.sql;
+  const members = new Members(sql, migrated);
+  const name = () => members.name;
+  const scheduler = new Scheduler(ctx.storage, sql);
+  const streams = new Streams(ctx);
+  const services = new Services(sql, name, streams);
+  const triggers = new Triggers(sql, name, streams);
+  let links: AgentLinks | undefined;
+  let agentJobs: AgentJobs | undefined;
+  const agents = new Agents(sql, name, (uuid) => links?.lastPing(uuid) ?? null);
+  links = new AgentLinks(ctx, agents, () => agentJobs as AgentJobs);
+  const leaseMs = () => config(env()).DISPATCH_LEASE_SECONDS * 1000;
+  const actions = new Actions(sql, name, scheduler, leaseMs, streams);
+  const attempts = new Attempts(sql, name, actions, services, scheduler, () => attemptSettings(config(env())));
+  agentJobs = new AgentJobs(sql, { actions, attempts, services, agents }, scheduler, links, () =>
+    agentJobSettings(config(env())),
+  );
+  return { members, scheduler, streams, services, triggers, agents, links, actions, attempts, agentJobs };
+}

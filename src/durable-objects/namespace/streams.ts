@@ -1,0 +1,129 @@
+import { type LogMessage, logMessage } from "../../domain/log-lines";
+import { type EventFilters, eventMatches, type StreamEvent } from "../../domain/stream-event";
+
+/** Open streams (events and action logs) a namespace holds at most, and one API key at most. */
+export const MAX_STREAMS_PER_NAMESPACE = 200;
+export const MAX_STREAMS_PER_KEY = 20;
+
+/** Why the object closes a stream, for the client to read (4000–4999 are the application's). */
+export const STREAM_CLOSE = {
+  finished: { code: 1000, reason: "the action finished" },
+  sent: { code: 1000, reason: "that was the last line" },
+  revoked: { code: 4401, reason: "the API key or the membership was revoked" },
+  namespaceDeleted: { code: 4402, reason: "the namespace was deleted" },
+} as const;
+
+/** What the modules that change the namespace tell the streams. */
+export type Publisher = Pick<Streams, "publish" | "logLine" | "finished">;
+
+/** Who opened a stream: the user, and the SHA-256 of the key it authenticated with. */
+export type StreamCaller = { user: string; keyHash: string };
+
+const STREAM = "stream";
+const EVENTS = "events";
+const logsTag = (action: string) => `logs:${action}`;
+const userTag = (user: string) => `u:${user}`;
+const keyTag = (hash: string) => `k:${hash}`;
+
+/**
+ * The namespace's live streams: the events stream and action logs, held as
+ * hibernatable WebSockets (`ctx.acceptWebSocket`), so an idle listener costs
+ * nothing; the runtime answers the clients' pings. Each socket is tagged
+ * with who opened it (user, key), so revoking either closes it at once. The
+ * modules that change the namespace publish here as they write.
+ */
+export class Streams {
+  constructor(private readonly ctx: DurableObjectState) {}
+
+  /** Whether a socket is a stream's (the others are agents'). */
+  static isStream(ctx: DurableObjectState, ws: WebSocket): boolean {
+    return ctx.getTags(ws).includes(STREAM);
+  }
+
+  /** Why another stream may not open now, or null. */
+  full(caller: StreamCaller): string | null {
+    if (this.ctx.getWebSockets(STREAM).length >= MAX_STREAMS_PER_NAMESPACE) {
+      return `this namespace has ${MAX_STREAMS_PER_NAMESPACE} streams open; close one first`;
+    }
+    if (this.ctx.getWebSockets(keyTag(caller.keyHash)).length >= MAX_STREAMS_PER_KEY) {
+      return `this API key has ${MAX_STREAMS_PER_KEY} streams open; close one first`;
+    }
+    return null;
+  }
+
+  /** The events stream: every change from now on that passes `filters`. */
+  openEvents(caller: StreamCaller, filters: EventFilters): Response {
+    const [client, server] = pair();
+    this.ctx.acceptWebSocket(server, [STREAM, EVENTS, userTag(caller.user), keyTag(caller.keyHash)]);
+    server.serializeAttachment(filters);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * An action's log: its last lines now, then (with `follow`, while the
+   * action runs) each line as it is written; closed once the action
+   * finishes, or at once after the last line without `follow`.
+   */
+  openLogs(caller: StreamCaller, action: string, lines: LogMessage[], follow: boolean): Response {
+    const [client, server] = pair();
+    this.ctx.acceptWebSocket(server, [STREAM, logsTag(action), userTag(caller.user), keyTag(caller.keyHash)]);
+    for (const m of lines) server.send(JSON.stringify(m));
+    if (!follow) server.close(STREAM_CLOSE.sent.code, STREAM_CLOSE.sent.reason);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** Sends a change to the events streams whose filters it passes; built only when one is open. */
+  publish(change: StreamEvent | (() => StreamEvent)): void {
+    const sockets = this.ctx.getWebSockets(EVENTS);
+    if (sockets.length === 0) return;
+    const event = typeof change === "function" ? change() : change;
+    const text = JSON.stringify(event);
+    for (const ws of sockets) {
+      const filters = ws.deserializeAttachment() as EventFilters | null;
+      if (!filters || eventMatches(event, filters)) send(ws, text);
+    }
+  }
+
+  /** A line was added to an action's log. */
+  logLine(action: string, line: string): void {
+    const sockets = this.ctx.getWebSockets(logsTag(action));
+    if (sockets.length === 0) return;
+    const text = JSON.stringify(logMessage(line, Date.now()));
+    for (const ws of sockets) send(ws, text);
+  }
+
+  /** An action finished: its followers have had its last line. */
+  finished(action: string): void {
+    for (const ws of this.ctx.getWebSockets(logsTag(action))) close(ws, STREAM_CLOSE.finished);
+  }
+
+  /** A member left, or an API key was revoked: its streams close now. */
+  closeUser(user: string): void {
+    for (const ws of this.ctx.getWebSockets(userTag(user))) close(ws, STREAM_CLOSE.revoked);
+  }
+
+  closeKey(hash: string): void {
+    for (const ws of this.ctx.getWebSockets(keyTag(hash))) close(ws, STREAM_CLOSE.revoked);
+  }
+}
+
+function pair(): [WebSocket, WebSocket] {
+  return Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+}
+
+/** A socket that is closing or gone is skipped: its close is already under way. */
+function send(ws: WebSocket, text: string): void {
+  try {
+    ws.send(text);
+  } catch {
+    // closed under us
+  }
+}
+
+function close(ws: WebSocket, why: { code: number; reason: string }): void {
+  try {
+    ws.close(why.code, why.reason);
+  } catch {
+    // already closed
+  }
+}

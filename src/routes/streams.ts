@@ -1,0 +1,150 @@
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app";
+import { DEFAULT_TAIL, MAX_TAIL } from "../domain/log-lines";
+import { namespaceNameProblem } from "../domain/names";
+import { envelope } from "../domain/pagination";
+import { namespaceStub } from "../durable-objects/namespace";
+import { SOCKET_DOORS, STREAM_HEADERS } from "../durable-objects/namespace/sockets";
+import { ApiError, unwrap } from "../http/errors";
+import { type StreamCaller, streamCaller } from "../http/stream-auth";
+import { type Ctx, dual, errorResponses, jsonResponse } from "./common";
+import { uuidParam } from "./schemas/inputs";
+
+const tags = ["streams"];
+
+const LogMessage = z
+  .object({ type: z.literal("log"), log: z.string(), timestamp: z.number().int() })
+  .openapi("LogMessage");
+const LogList = z
+  .object({
+    meta: z.object({
+      limit: z.number().int(),
+      offset: z.number().int(),
+      total_count: z.number().int(),
+      next: z.string().nullable(),
+      previous: z.string().nullable(),
+    }),
+    objects: z.array(LogMessage),
+  })
+  .openapi("LogList");
+
+const LogsQuery = z.object({
+  follow: z
+    .enum(["true", "false"], { error: "follow must be true or false" })
+    .optional()
+    .openapi({ description: "on a WebSocket: keep sending lines until the action finishes" }),
+  tail: z.coerce
+    .number({ error: `tail must be a whole number from 1 to ${MAX_TAIL}` })
+    .int({ error: `tail must be a whole number from 1 to ${MAX_TAIL}` })
+    .min(1, { error: `tail must be a whole number from 1 to ${MAX_TAIL}` })
+    .max(MAX_TAIL, { error: `tail must be a whole number from 1 to ${MAX_TAIL}` })
+    .optional()
+    .openapi({ description: `the last N lines (default ${DEFAULT_TAIL})` }),
+  user: z.string().optional().openapi({ description: "Go's GetLogs: the username, instead of a header" }),
+  token: z.string().optional().openapi({ description: "Go's GetLogs: the API key, instead of a header" }),
+});
+const LogsParam = z.object({ uuid: uuidParam("the action uuid", () => "Action not found") });
+
+const isUpgrade = (c: Ctx) => c.req.header("upgrade")?.toLowerCase() === "websocket";
+
+const verify = (c: Ctx) => (user: string, apikey: string) => namespaceStub(c.env, user).authenticate(apikey);
+
+/** The caller and the namespace a stream asks for (the caller's own unless the path names one). */
+async function streamScope(c: Ctx): Promise<{ caller: StreamCaller; ns: string }> {
+  const caller = await streamCaller(c.req.header("authorization"), new URL(c.req.url).searchParams, verify(c));
+  const ns = c.req.param("namespace") ?? caller.user;
+  if (namespaceNameProblem(ns) !== null) throw new ApiError("unauthorized", "you may not open this stream");
+  return { caller, ns };
+}
+
+/**
+ * Hands an authenticated stream to the namespace's object, which checks the
+ * membership and holds the socket; any refusal comes back as the same 401.
+ */
+async function openStream(c: Ctx, door: string, extra: Record<string, string>): Promise<Response> {
+  const { caller, ns } = await streamScope(c);
+  const answer = await namespaceStub(c.env, ns).fetch(`https://namespace.internal${door}`, {
+    headers: {
+      upgrade: "websocket",
+      [STREAM_HEADERS.user]: caller.user,
+      [STREAM_HEADERS.key]: caller.keyHash,
+      [STREAM_HEADERS.namespace]: ns,
+      ...extra,
+    },
+  });
+  if (answer.status === 101 && answer.webSocket)
+    return new Response(null, { status: 101, webSocket: answer.webSocket });
+  const why = await answer
+    .json<{ error?: string }>()
+    .then((b) => b.error)
+    .catch(() => undefined);
+  throw new ApiError("unauthorized", why ?? "you may not open this stream");
+}
+
+/** The events stream: one message per change in the namespace, filtered as Go asks. */
+async function events(c: Ctx): Promise<Response> {
+  if (!isUpgrade(c)) {
+    throw new ApiError(
+      "upgrade_required",
+      "this is the events stream: connect with a WebSocket (Upgrade: websocket) and your Basic credentials",
+      { Upgrade: "websocket" },
+    );
+  }
+  const q = new URL(c.req.url).searchParams;
+  const filters = {
+    object: q.get("object"),
+    type: q.get("type"),
+    parents: (q.get("parents") ?? "").split(",").filter((p) => p !== ""),
+  };
+  return openStream(c, SOCKET_DOORS.events, { [STREAM_HEADERS.filters]: JSON.stringify(filters) });
+}
+
+/** An action's log as a stream; a request it cannot serve is refused with a 401, as every stream's. */
+async function logsStream(c: Ctx): Promise<Response> {
+  const param = LogsParam.safeParse({ uuid: c.req.param("uuid") });
+  const query = LogsQuery.safeParse(Object.fromEntries(new URL(c.req.url).searchParams));
+  if (!param.success) throw new ApiError("unauthorized", "Action not found");
+  if (!query.success) throw new ApiError("unauthorized", query.error.issues[0]?.message ?? "invalid query");
+  const { follow = "false", tail = DEFAULT_TAIL } = query.data;
+  return openStream(c, SOCKET_DOORS.logs, {
+    [STREAM_HEADERS.action]: param.data.uuid,
+    [STREAM_HEADERS.follow]: follow,
+    [STREAM_HEADERS.tail]: String(tail),
+  });
+}
+
+/**
+ * The live streams, on the API's host (`DOCKERCLOUD_STREAM_HOST` points at it):
+ * `/api/audit/v1/[<ns>/]events` and `/api/audit/v1/[<ns>/]action/<uuid>/logs/`.
+ */
+export function registerStreamRoutes(app: OpenAPIHono<AppEnv>): void {
+  for (const ns of ["", "/:namespace"]) {
+    for (const slash of ["", "/"]) app.get(`/api/audit/v1${ns}/events${slash}`, events);
+    // The same path as the JSON answer below: an upgrade is a stream, anything else the list.
+    app.use(`/api/audit/v1${ns}/action/:uuid/logs/`, async (c, next) => (isUpgrade(c) ? logsStream(c) : next()));
+  }
+
+  dual(
+    app,
+    {
+      method: "get",
+      subsystem: "audit",
+      auth: false,
+      path: "/action/{uuid}/logs/",
+      tags,
+      operationId: "getActionLogs",
+      summary: "An action's log lines; with Upgrade: websocket, a stream of them (follow=true: until it finishes)",
+      request: { params: LogsParam, query: LogsQuery },
+      responses: { 200: jsonResponse("The last lines", LogList), ...errorResponses(400, 401, 403, 404) },
+    },
+    async (c) => {
+      const { uuid } = c.req.valid("param");
+      const { tail = DEFAULT_TAIL } = c.req.valid("query");
+      const { caller, ns } = await streamScope(c);
+      const lines = unwrap(await namespaceStub(c.env, ns).actionLogs(caller.user, ns, uuid, tail));
+      // No query in the links: a `token` there would be echoed.
+      const page = { limit: tail, offset: 0 };
+      return c.json(envelope(c.req.path, new URLSearchParams(), page, lines.length, lines), 200);
+    },
+  );
+}
