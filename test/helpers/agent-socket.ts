@@ -2,6 +2,7 @@
 import { expect } from "vitest";
 import type { AgentJob } from "../../src/domain/agent-protocol";
 import { call } from "./api";
+import { listen } from "./sockets";
 
 export function dial(token: string | null, headers: Record<string, string> = { upgrade: "websocket" }) {
   return call("/api/agent/v1/connect/", {
@@ -9,36 +10,11 @@ export function dial(token: string | null, headers: Record<string, string> = { u
   });
 }
 
-/** A connected socket, with the messages and the close it receives. */
+/** A connected agent's socket, with the messages and the close it receives. */
 export async function connect(token: string) {
   const res = await dial(token);
   expect(res.status).toBe(101);
-  const ws = res.webSocket as WebSocket;
-  const messages: string[] = [];
-  let closed: { code: number; reason: string } | null = null;
-  const waiters: (() => void)[] = [];
-  const wake = () => {
-    for (const w of waiters.splice(0)) w();
-  };
-  ws.addEventListener("message", (e) => {
-    messages.push(String(e.data));
-    wake();
-  });
-  ws.addEventListener("close", (e) => {
-    closed = { code: e.code, reason: e.reason };
-    wake();
-  });
-  ws.accept();
-  const until = async (done: () => boolean, what: string) => {
-    const deadline = Date.now() + 3000;
-    while (!done()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 50);
-      });
-    }
-  };
+  const { ws, messages, closed, until } = listen(res.webSocket as WebSocket);
   const send = (message: Record<string, unknown>) => ws.send(JSON.stringify(message));
   /** The jobs received so far, parsed. */
   const jobs = () =>
@@ -56,5 +32,5 @@ export async function connect(token: string) {
     await until(() => jobs().length >= n, `job ${n}`);
     return jobs()[n - 1] as AgentJob;
   };
-  return { ws, messages, closed: () => closed, until, send, jobs, hello, job };
+  return { ws, messages, closed, until, send, jobs, hello, job };
 }
