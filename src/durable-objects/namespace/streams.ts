@@ -66,9 +66,17 @@ export class Streams {
    */
   openLogs(caller: StreamCaller, action: string, lines: LogMessage[], follow: boolean): Response {
     const [client, server] = pair();
+    if (!follow) {
+      // Nothing will follow: a plain socket of this request, sent its lines and closed at once. (A
+      // socket handed to the hibernation API and closed before the handshake reached the client
+      // was seen to stay open for the client behind wrangler's dev proxy.)
+      server.accept();
+      for (const m of lines) server.send(JSON.stringify(m));
+      server.close(STREAM_CLOSE.sent.code, STREAM_CLOSE.sent.reason);
+      return new Response(null, { status: 101, webSocket: client });
+    }
     this.ctx.acceptWebSocket(server, [STREAM, logsTag(action), userTag(caller.user), keyTag(caller.keyHash)]);
     for (const m of lines) server.send(JSON.stringify(m));
-    if (!follow) server.close(STREAM_CLOSE.sent.code, STREAM_CLOSE.sent.reason);
     return new Response(null, { status: 101, webSocket: client });
   }
 
