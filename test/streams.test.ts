@@ -8,7 +8,7 @@
  */
 import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
-import { MAX_STREAMS_PER_KEY } from "../src/durable-objects/namespace/streams";
+import { MAX_STREAMS_PER_KEY, MAX_STREAMS_PER_NAMESPACE } from "../src/durable-objects/namespace/streams";
 import { gate, logsOf, readJson, sleep, WAIT, waitForState } from "./helpers/actions";
 import { admin, as, basic, call, createOrg, createService, createTrigger, createUser, type User } from "./helpers/api";
 import { network } from "./helpers/msw";
@@ -153,6 +153,22 @@ describe("the events stream", () => {
     (await stream("/api/audit/v1/events", user)).ws.close();
     for (const s of open) s.ws.close();
   });
+
+  it(`holds at most ${MAX_STREAMS_PER_NAMESPACE} streams per namespace, whatever the keys`, async () => {
+    const user = await createUser();
+    const open = [];
+    for (let k = 0; k * MAX_STREAMS_PER_KEY < MAX_STREAMS_PER_NAMESPACE; k++) {
+      const made = await admin("POST", `/api/admin/v1/user/${user.username}/apikey/`, { label: `k${k}` });
+      const key = (await made.json<{ key: string }>()).key;
+      const keyed = { ...user, apikey: key, auth: basic(user.username, key) };
+      for (let i = 0; i < MAX_STREAMS_PER_KEY; i++) open.push(await stream("/api/audit/v1/events", keyed));
+    }
+    expect(open).toHaveLength(MAX_STREAMS_PER_NAMESPACE);
+    const res = await upgrade("/api/audit/v1/events", { authorization: user.auth });
+    expect(res.status).toBe(401);
+    expect((await res.json<{ error: string }>()).error).toContain(`${MAX_STREAMS_PER_NAMESPACE} streams open`);
+    for (const s of open) s.ws.close();
+  }, 60_000);
 });
 
 describe("an action's log", () => {

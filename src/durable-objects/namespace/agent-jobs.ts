@@ -1,6 +1,7 @@
 import { type ActionRow, FINISHED_STATES } from "../../domain/action";
 import { type AgentJob, type AgentMessage, MAX_PROGRESS_LINES } from "../../domain/agent-protocol";
 import type { ServiceRow } from "../../domain/service";
+import { quote } from "../../domain/text";
 import { type AgentTargetView, agentTargetOf } from "../../targets/agent";
 import type { Actions } from "./actions";
 import type { JobsDesk } from "./agent-links";
@@ -175,7 +176,8 @@ export class AgentJobs implements JobsDesk {
       this.sql.exec("UPDATE agent_jobs SET applied = 1 WHERE action_uuid = ?", a.uuid);
     } else if (m.type === "progress") {
       if (job.progress_lines >= MAX_PROGRESS_LINES) return;
-      this.actions.appendLog(a.uuid, `${new Date(now).toISOString()} agent '${agentName}': ${m.line}`, null);
+      // What an agent says is written as a JSON string literal: one line, whatever it holds.
+      this.actions.appendLog(a.uuid, `${new Date(now).toISOString()} agent '${agentName}': ${quote(m.line)}`, null);
       this.sql.exec("UPDATE agent_jobs SET progress_lines = progress_lines + 1 WHERE action_uuid = ?", a.uuid);
     } else {
       this.report(a, m, now);
@@ -192,7 +194,7 @@ export class AgentJobs implements JobsDesk {
     this.attempts.finish(
       a.uuid,
       m.attempt,
-      { result: m.result, detail: m.detail, durationMs: now - (a.attempt_started_at ?? now) },
+      { result: m.result, detail: quote(m.detail), durationMs: now - (a.attempt_started_at ?? now) },
       false,
     );
     if (!current) return;
