@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { waitFor } from "../e2e/helpers.mjs";
-import { logsOf, swarmSuite, TERMINAL } from "./suite.mjs";
+import { swarmSuite, TERMINAL } from "./suite.mjs";
 import {
   describeTasks,
   forceUpdateOf,
@@ -55,9 +55,11 @@ describe("an agent program absent or killed while an operation is under way, on 
       async () => {
         const a = await s.action(uri);
         if (a.state !== "Pending") {
-          throw Object.assign(new Error(`${a.state} while no agent is connected: ${logsOf(a)}`), { fatal: true });
+          throw Object.assign(new Error(`${a.state} while no agent is connected: ${await s.logsOf(a)}`), {
+            fatal: true,
+          });
         }
-        return waitingFor(agent.name).test(logsOf(a)) ? a : null;
+        return waitingFor(agent.name).test(await s.logsOf(a)) ? a : null;
       },
       { timeoutMs: 15_000 },
     );
@@ -85,7 +87,7 @@ describe("an agent program absent or killed while an operation is under way, on 
       async () => {
         const a = await s.action(uri);
         if (TERMINAL.includes(a.state)) {
-          throw Object.assign(new Error(`ended ${a.state} before the kill: ${logsOf(a)}`), { fatal: true });
+          throw Object.assign(new Error(`ended ${a.state} before the kill: ${await s.logsOf(a)}`), { fatal: true });
         }
         const svc = await inspectService(name);
         return a.state === "In progress" && forceUpdateOf(svc) > forceUpdateOf(before);
@@ -96,11 +98,11 @@ describe("an agent program absent or killed while an operation is under way, on 
     const rolling = await inspectService(name);
     assert.equal(rolling.UpdateStatus?.State, "updating", "killed while Swarm still rolls out");
     const mid = await s.action(uri);
-    assert.ok(!TERMINAL.includes(mid.state), `not ended by the kill: ${mid.state} ${logsOf(mid)}`);
+    assert.ok(!TERMINAL.includes(mid.state), `not ended by the kill: ${mid.state} ${await s.logsOf(mid)}`);
 
     await s.connectAgent(agent);
     const done = await s.waitAction(uri, "Success");
-    assert.match(logsOf(done), /\(delivery 2\)/, "the job went out again to the new connection");
+    assert.match(await s.logsOf(done), /\(delivery 2\)/, "the job went out again to the new connection");
     await assertPerformedOnce(name, before, done);
   });
 
@@ -122,7 +124,7 @@ describe("an agent program absent or killed while an operation is under way, on 
         if (first.output.some((l) => l.includes(uuid))) return true;
         const a = await s.action(uri);
         if (TERMINAL.includes(a.state)) {
-          throw Object.assign(new Error(`ended ${a.state} before the kill: ${logsOf(a)}`), { fatal: true });
+          throw Object.assign(new Error(`ended ${a.state} before the kill: ${await s.logsOf(a)}`), { fatal: true });
         }
         return a.state === "In progress";
       },
@@ -130,11 +132,11 @@ describe("an agent program absent or killed while an operation is under way, on 
     );
     await first.kill("SIGKILL");
     const mid = await s.action(uri);
-    assert.ok(!TERMINAL.includes(mid.state), `not reported before the kill: ${mid.state} ${logsOf(mid)}`);
+    assert.ok(!TERMINAL.includes(mid.state), `not reported before the kill: ${mid.state} ${await s.logsOf(mid)}`);
 
     await s.connectAgent(agent);
     const done = await s.waitAction(uri, "Success");
-    assert.match(logsOf(done), /\(delivery 2\)/, "the job went out a second time");
+    assert.match(await s.logsOf(done), /\(delivery 2\)/, "the job went out a second time");
     await assertPerformedOnce(name, before, done);
   });
 });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe } from "node:test";
 import { HOST, rawRequest, waitFor } from "../e2e/helpers.mjs";
-import { logsOf, swarmSuite } from "./suite.mjs";
+import { swarmSuite } from "./suite.mjs";
 import {
   describeTasks,
   docker,
@@ -47,7 +47,8 @@ describe("operations an agent refuses or cannot perform, on a real swarm", () =>
 
     const uri = await s.call(trigger, { body: "nope" });
     const failed = await s.waitAction(uri, "Failed");
-    assert.ok(logsOf(failed).includes(`the agent's rules do not allow it to act on service '${name}'`), logsOf(failed));
+    const logs = await s.logsOf(failed);
+    assert.ok(logs.includes(`the agent's rules do not allow it to act on service '${name}'`), logs);
     await assertUntouched(name, before, task);
   });
 
@@ -62,8 +63,9 @@ describe("operations an agent refuses or cannot perform, on a real swarm", () =>
 
     const uri = await s.operate(service, "redeploy");
     const failed = await s.waitAction(uri, "Failed");
-    assert.match(logsOf(failed), /no swarm service named/, logsOf(failed));
-    assert.ok(logsOf(failed).includes(missing), `the logs name the service: ${logsOf(failed)}`);
+    const logs = await s.logsOf(failed);
+    assert.match(logs, /no swarm service named/, logs);
+    assert.ok(logs.includes(missing), `the logs name the service: ${logs}`);
     assert.equal(await inspectService(missing), null, "no service of that name was created");
     const names = (await docker(["service", "ls", "--format", "{{.Name}}"])).split("\n");
     assert.ok(!names.includes(missing), names.join(", "));
@@ -125,15 +127,17 @@ describe("operations an agent refuses or cannot perform, on a real swarm", () =>
       "the action to say what it waits for, or why it failed",
       async () => {
         const a = await s.action(uri);
-        if (a.state === "Pending" && /waiting for agent/.test(logsOf(a))) return a;
+        if (a.state === "Pending" && /waiting for agent/.test(await s.logsOf(a))) return a;
         if (a.state === "Failed") return a;
         return null;
       },
       { timeoutMs: 10_000 },
     );
-    assert.match(logsOf(first), /agent/i, logsOf(first));
+    const firstLogs = await s.logsOf(first);
+    assert.match(firstLogs, /agent/i, firstLogs);
     const failed = await s.waitAction(uri, "Failed", { timeoutMs: (WAIT_SECONDS + 30) * 1000 });
-    assert.match(logsOf(failed), /agent/i, `a clear reason: ${logsOf(failed)}`);
+    const logs = await s.logsOf(failed);
+    assert.match(logs, /agent/i, `a clear reason: ${logs}`);
     await assertUntouched(doomed.name, doomed.before, doomed.task);
   });
 });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe } from "node:test";
 import { waitFor } from "../e2e/helpers.mjs";
-import { logsOf, swarmSuite } from "./suite.mjs";
+import { swarmSuite } from "./suite.mjs";
 import {
   containerEnv,
   describeTasks,
@@ -136,7 +136,8 @@ describe("operations of a service whose target is an agent, on a real swarm", ()
 
     const uri = await s.call(trigger, { body: "fail" });
     const failed = await s.waitAction(uri, "Failed");
-    assert.match(logsOf(failed), /task: non-zero exit \(1\)/, logsOf(failed));
+    const logs = await s.logsOf(failed);
+    assert.match(logs, /task: non-zero exit \(1\)/, logs);
 
     const running = await waitRunning(name, 1, { timeoutMs: 15_000 });
     assert.equal(running[0].ID, old.ID, `the old task runs on: ${describeTasks(await serviceTasks(name))}`);

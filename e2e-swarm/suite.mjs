@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
 import {
+  actionLogs,
   apiRequest,
   createUserWithKey,
   createWorker,
@@ -19,9 +20,6 @@ import { createSwarmService, removeSwarmServices, SWARM, startAgent } from "./sw
 export const TERMINAL = ["Success", "Failed", "Canceled"];
 /** How long an action may take to end here: a rollout is 1–5 s, a rolled-back one about 3 s. */
 export const ACTION_TIMEOUT_MS = 60_000;
-
-/** The action's logs as one string (the audit API gives them as text). */
-export const logsOf = (action) => (Array.isArray(action?.logs) ? action.logs.join("\n") : String(action?.logs ?? ""));
 
 /**
  * `vars` override wrangler.jsonc's for this suite's Worker. AGENT_CONVERGE_SECONDS is 30 by
@@ -136,6 +134,8 @@ export function swarmSuite({ vars = {} } = {}) {
       assert.equal(res.status, 200, res.text);
       return res.json;
     },
+    /** The action's logs as one string: its lines at <action>logs/ (the action object has none). */
+    logsOf: (action) => actionLogs(worker.base, s.basic, action.resource_uri),
 
     /**
      * Polls the action until its state is one of `states` (a string or a list), and resolves with
@@ -145,24 +145,30 @@ export function swarmSuite({ vars = {} } = {}) {
     async waitAction(uri, states, { timeoutMs = ACTION_TIMEOUT_MS, intervalMs = 150, each } = {}) {
       const wanted = [states].flat();
       let last;
-      return waitFor(
-        `action ${uri} to be ${wanted.join(" or ")}`,
-        async () => {
-          last = await s.action(uri);
-          await each?.(last);
-          if (wanted.includes(last.state)) return last;
-          if (TERMINAL.includes(last.state)) {
-            throw Object.assign(
-              new Error(`action ended ${last.state}, not ${wanted.join("/")}; logs:\n${logsOf(last)}`),
-              {
-                fatal: true,
-              },
-            );
-          }
-          return null;
-        },
-        { timeoutMs, intervalMs, describe: () => `last: ${last?.state}; logs:\n${logsOf(last)}` },
-      );
+      try {
+        return await waitFor(
+          `action ${uri} to be ${wanted.join(" or ")}`,
+          async () => {
+            last = await s.action(uri);
+            await each?.(last);
+            if (wanted.includes(last.state)) return last;
+            if (TERMINAL.includes(last.state)) {
+              throw Object.assign(
+                new Error(`action ended ${last.state}, not ${wanted.join("/")}; logs:\n${await s.logsOf(last)}`),
+                {
+                  fatal: true,
+                },
+              );
+            }
+            return null;
+          },
+          { timeoutMs, intervalMs, describe: () => `last: ${last?.state}` },
+        );
+      } catch (err) {
+        // A timeout: the logs of the last state seen (a fatal error already has them).
+        if (!err.fatal && last) err.message += `; logs:\n${await s.logsOf(last).catch((e) => e.message)}`;
+        throw err;
+      }
     },
   };
 

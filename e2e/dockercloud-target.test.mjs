@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe } from "node:test";
 import {
+  actionLogs,
   adminToken,
   apiRequest,
   basicAuth,
@@ -226,7 +227,8 @@ describe("Docker Cloud target end to end (two wrangler dev instances)", () => {
           if (res.status !== 200) throw fatal(`GET ${uri}: ${res.status} ${res.text}`);
           last[op] = res.json;
           if (res.json.state === "Failed" || res.json.state === "Canceled") {
-            throw fatal(`${op} action ended ${res.json.state}: ${res.json.logs}`);
+            const logs = await actionLogs(local.base, state.localBasic, uri);
+            throw fatal(`${op} action ended ${res.json.state}: ${logs}`);
           }
         }
         return Object.values(last).every((a) => a.state === "Success");
@@ -287,7 +289,7 @@ describe("Docker Cloud target end to end (two wrangler dev instances)", () => {
     const byUri = new Map(state.remoteActions.objects.map((a) => [a.resource_uri, a]));
     const label = { REDEPLOY: "Service Redeploy", SCALEUP: "Service Scale" };
     for (const op of ["REDEPLOY", "SCALEUP"]) {
-      const logs = state.finished[op].logs ?? "";
+      const logs = await actionLogs(local.base, state.localBasic, state.finished[op].resource_uri);
       t.diagnostic(`${op} logs: ${logs}`);
       const inLog = [...logs.matchAll(REMOTE_ACTION_IN_LOG)].map((m) => m[1]);
       assert.ok(inLog.length > 0, `${op}: no remote action URI in the logs:\n${logs}`);
@@ -371,13 +373,10 @@ describe("Docker Cloud target end to end (two wrangler dev instances)", () => {
         theirs.map((a) => a.state),
         ["Success", "Success", "Failed"],
       );
-      const failed = theirs[2];
-      t.diagnostic(`the last action's logs: ${failed.logs}`);
-      assert.match(
-        failed.logs,
-        /attempt 1: redeploy: target answered 409: .*a loop of Docker Cloud targets was detected/,
-      );
-      assert.equal(failed.logs.split("\n").filter((l) => /attempt \d+:/.test(l)).length, 1, failed.logs);
+      const logs = await actionLogs(remote.base, state.remoteBasic, theirs[2].resource_uri);
+      t.diagnostic(`the last action's logs: ${logs}`);
+      assert.match(logs, /attempt 1: redeploy: target answered 409: .*a loop of Docker Cloud targets was detected/);
+      assert.equal(logs.split("\n").filter((l) => /attempt \d+:/.test(l)).length, 1, logs);
     },
   );
 });

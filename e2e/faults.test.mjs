@@ -12,6 +12,7 @@ import http from "node:http";
 import { after, before, describe } from "node:test";
 import { Webhook } from "standardwebhooks";
 import {
+  actionLogs,
   apiRequest,
   createUserWithKey,
   createWorker,
@@ -208,11 +209,12 @@ async function call(svc, operation) {
 }
 
 const FINISHED = new Set(["Success", "Failed", "Canceled"]);
-const attemptLines = (logs) => (logs ?? "").split("\n").filter((l) => / attempt \d+: /.test(l));
+const attemptLines = (logs) => logs.split("\n").filter((l) => / attempt \d+: /.test(l));
 
 /** Polls the audit API until every action in `uuids` is finished; returns uuid -> action. */
 async function waitFinished(uuids, timeoutMs, what) {
   const last = new Map();
+  const lastLogs = new Map();
   await waitFor(
     what,
     async () => {
@@ -220,6 +222,9 @@ async function waitFinished(uuids, timeoutMs, what) {
         if (FINISHED.has(last.get(uuid)?.state)) continue;
         const res = await api("GET", `/api/audit/v1/action/${uuid}/`);
         if (res.status === 200) last.set(uuid, res.json);
+        if (res.status === 200 && !FINISHED.has(res.json.state)) {
+          lastLogs.set(uuid, await actionLogs(worker.base, state.basic, res.json.resource_uri));
+        }
       }
       return uuids.every((u) => FINISHED.has(last.get(u)?.state));
     },
@@ -230,7 +235,7 @@ async function waitFinished(uuids, timeoutMs, what) {
         const open = uuids.filter((u) => !FINISHED.has(last.get(u)?.state));
         return `${open.length} unfinished: ${open
           .slice(0, 5)
-          .map((u) => `${u} ${last.get(u)?.state} [${last.get(u)?.logs?.replace(/\n/g, " | ")}]`)
+          .map((u) => `${u} ${last.get(u)?.state} [${lastLogs.get(u)?.replace(/\n/g, " | ")}]`)
           .join("; ")}`;
       },
     },
@@ -312,9 +317,10 @@ describe("webhook delivery under faults (wrangler dev, short retries, real recei
         for (const op of ["redeploy", "scaleup"]) {
           if (!s[op]) continue;
           const a = actions.get(s[op].uuid);
-          const lines = attemptLines(a.logs);
+          const logs = await actionLogs(worker.base, state.basic, a.resource_uri);
+          const lines = attemptLines(logs);
           const ds = deliveriesOf(a.uuid);
-          rows[`${label} ${op}`] = { a, lines, ds };
+          rows[`${label} ${op}`] = { a, logs, lines, ds };
           const gaps = ds.slice(1).map((d, i) => d.at - ds[i].at);
           t.diagnostic(
             `${label} ${op}: ${a.state}, ${lines.length} attempt line(s), ${ds.length} verified deliveries` +
@@ -341,7 +347,7 @@ describe("webhook delivery under faults (wrangler dev, short retries, real recei
         for (const op of ["redeploy", "scaleup"]) {
           const r = rows[`${label} ${op}`];
           if (!r) continue;
-          const { a, lines, ds } = r;
+          const { a, logs, lines, ds } = r;
           const what = `${label} ${op}`;
           const numbers = lines.map((l) => Number(/ attempt (\d+): /.exec(l)[1]));
           check(
@@ -354,21 +360,21 @@ describe("webhook delivery under faults (wrangler dev, short retries, real recei
           if (op !== faulty) {
             // No fault for this one: one delivery, one attempt (a 400 service refuses both).
             const want = mode === "reject400" ? "Failed" : "Success";
-            check(a.state === want, `${what}: ${a.state}, expected ${want} [${a.logs}]`);
+            check(a.state === want, `${what}: ${a.state}, expected ${want} [${logs}]`);
             check(ds.length === 1 && lines.length === 1, `${what}: ${ds.length} deliveries, expected 1`);
           } else if (mode === "reject400") {
-            check(a.state === "Failed", `${what}: ${a.state}, expected Failed [${a.logs}]`);
+            check(a.state === "Failed", `${what}: ${a.state}, expected Failed [${logs}]`);
             check(ds.length === 1, `${what}: a permanent failure delivered ${ds.length} times, expected once`);
             check(/target answered 400/.test(lines[0] ?? ""), `${what}: ${lines[0]}`);
           } else if (mode === "always500") {
-            check(a.state === "Failed", `${what}: ${a.state}, expected Failed [${a.logs}]`);
+            check(a.state === "Failed", `${what}: ${a.state}, expected Failed [${logs}]`);
             check(
               ds.length === MAX_ATTEMPTS,
               `${what}: ${ds.length} deliveries before giving up, expected MAX_ATTEMPTS = ${MAX_ATTEMPTS}`,
             );
             check(
-              new RegExp(`gave up after ${MAX_ATTEMPTS} attempt\\(s\\)`).test(a.logs),
-              `${what}: no "gave up after ${MAX_ATTEMPTS} attempt(s)" line [${a.logs.split("\n").at(-1)}]`,
+              new RegExp(`gave up after ${MAX_ATTEMPTS} attempt\\(s\\)`).test(logs),
+              `${what}: no "gave up after ${MAX_ATTEMPTS} attempt(s)" line [${logs.split("\n").at(-1)}]`,
             );
             gaps.forEach((gap, i) => {
               // The delay doubles from RETRY_BASE_DELAY_SECONDS and stops at RETRY_MAX_DELAY_SECONDS. At most:
@@ -379,9 +385,9 @@ describe("webhook delivery under faults (wrangler dev, short retries, real recei
               check(gap <= most, `${what}: attempt ${i + 2} came ${gap} ms after attempt ${i + 1}, > ${most}`);
             });
           } else {
-            check(a.state === "Success", `${what}: ${a.state}, expected Success [${a.logs}]`);
+            check(a.state === "Success", `${what}: ${a.state}, expected Success [${logs}]`);
             check(ds.length === k + 1, `${what}: ${ds.length} deliveries, expected ${k} failed + 1`);
-            check(lines.length === a.logs.split("\n").length, `${what}: lines other than attempts [${a.logs}]`);
+            check(lines.length === logs.split("\n").length, `${what}: lines other than attempts [${logs}]`);
             lines.slice(0, k).forEach((line) => {
               check(expect.test(line), `${what}: ${line}`);
             });

@@ -140,6 +140,16 @@ export async function apiRequest(base, method, path, { body, authorization } = {
 }
 
 /**
+ * An action's log, read where the clients read it (GET <action resource_uri>logs/; the action
+ * object has no `logs`): its lines, joined with "\n" as they are stored.
+ */
+export async function actionLogs(base, authorization, actionUri) {
+  const res = await apiRequest(base, "GET", `${actionUri}logs/?tail=10000`, { authorization });
+  assert.equal(res.status, 200, `GET ${actionUri}logs/: ${res.text}`);
+  return res.json.objects.map((o) => o.log).join("\n");
+}
+
+/**
  * A user and an API key, made through the admin API of the Worker at `base`; `prefix` starts the
  * username. Returns the Basic credentials the user's requests carry.
  */

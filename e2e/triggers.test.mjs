@@ -9,6 +9,7 @@ import http from "node:http";
 import { after, before, describe } from "node:test";
 import { Webhook } from "standardwebhooks";
 import {
+  actionLogs,
   adminToken,
   apiRequest,
   createWorker,
@@ -329,7 +330,8 @@ describe("service triggers end to end (wrangler dev + real webhook receiver)", (
           assert.equal(res.status, 200, `GET ${uri}: ${res.text}`);
           last[op] = res.json;
           if (res.json.state === "Failed") {
-            throw Object.assign(new Error(`${op} action failed: ${res.json.logs}`), { fatal: true });
+            const logs = await actionLogs(worker.base, state.basic, uri);
+            throw Object.assign(new Error(`${op} action failed: ${logs}`), { fatal: true });
           }
         }
         return Object.values(last).every((a) => a.state === "Success");

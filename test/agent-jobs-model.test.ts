@@ -70,7 +70,8 @@ class World {
 
   get link(): Link | undefined {
     const last = this.links.at(-1);
-    return last && last.closed() === null ? last : undefined;
+    // A socket this side dropped is CLOSING before its close event: nothing may be sent on it.
+    return last && last.ws.readyState === WebSocket.OPEN ? last : undefined;
   }
 
   ns() {

@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import type { AgentJob } from "../src/domain/agent-protocol";
 import type { NamespaceObject } from "../src/durable-objects/namespace";
 import { ACK_MS } from "../src/durable-objects/namespace/agent-jobs";
-import { readJson, sleep, WAIT, waitForState } from "./helpers/actions";
+import { logsOf, readJson, sleep, WAIT, waitForState } from "./helpers/actions";
 import { connect } from "./helpers/agent-socket";
 import {
   as,
@@ -27,7 +27,7 @@ import {
   type User,
 } from "./helpers/api";
 
-type Action = { uuid: string; resource_uri: string; state: string; logs: string };
+type Action = { uuid: string; resource_uri: string; state: string };
 
 const OBSERVED = { replicas: 3, desired: 3, running: 3, image: `127.0.0.1:5000/bb:1@sha256:${"a".repeat(64)}` };
 
@@ -124,10 +124,11 @@ describe("delivery to a connected agent", () => {
       detail: "converged",
       observed: OBSERVED,
     });
-    const done = await waitForState<Action>(user, action.resource_uri, "Success");
-    expect(done.logs).toContain("sent to agent 'edge' (delivery 1)");
-    expect(done.logs).toContain("agent 'edge': 2/3 tasks running image sha256:aaa");
-    expect(done.logs).toContain("attempt 1: converged");
+    await waitForState(user, action.resource_uri, "Success");
+    const logs = await logsOf(user, action.resource_uri);
+    expect(logs).toContain("sent to agent 'edge' (delivery 1)");
+    expect(logs).toContain(`agent 'edge': "2/3 tasks running image sha256:aaa"`);
+    expect(logs).toContain('attempt 1: "converged"');
     const mirrored = await readJson<Record<string, unknown>>(user, svc.resource_uri);
     expect(mirrored).toMatchObject({
       target_num_containers: 3,
@@ -161,7 +162,7 @@ describe("delivery to a connected agent", () => {
     expect(next).toMatchObject({ action: second.uuid, kind: "scaleup", scale_by: 2, replicas: null });
     const failed = await actionOf(user, first);
     expect(failed.state).toBe("Failed");
-    expect(failed.logs).toContain("task: non-zero exit (1)");
+    expect(await logsOf(user, failed.resource_uri)).toContain("task: non-zero exit (1)");
   });
 
   it("a report from another agent, or for an earlier delivery, changes nothing", async () => {
@@ -214,7 +215,7 @@ describe("an agent that is not connected", () => {
     for (const x of [a, b]) {
       const waiting = await actionOf(user, x);
       expect(waiting.state).toBe("Pending");
-      expect(waiting.logs).toContain("waiting for agent 'edge' to connect");
+      expect(await logsOf(user, waiting.resource_uri)).toContain("waiting for agent 'edge' to connect");
     }
     const link = await connect(agent.token);
     await link.hello();
@@ -239,7 +240,7 @@ describe("an agent that is not connected", () => {
     });
     await runDurableObjectAlarm(ns);
     const failed = await waitForState<Action>(user, a.resource_uri, "Failed");
-    expect(failed.logs).toContain("agent 'edge' did not connect within 3600 s");
+    expect(await logsOf(user, failed.resource_uri)).toContain("agent 'edge' did not connect within 3600 s");
   });
 
   it("a job lost with its connection is delivered again on the next, marked applied once the agent said so", async () => {
@@ -265,7 +266,7 @@ describe("an agent that is not connected", () => {
       observed: OBSERVED,
     });
     const done = await waitForState<Action>(user, action.resource_uri, "Success");
-    expect(done.logs).toContain("delivery 2");
+    expect(await logsOf(user, done.resource_uri)).toContain("delivery 2");
   });
 
   it("a job never acknowledged is delivered again once its deadline passes", async () => {
@@ -311,5 +312,5 @@ describe("what the queue does with an agent's action", () => {
 });
 
 async function waitForLog(user: User, a: Action, text: string) {
-  return expect.poll(async () => (await actionOf(user, a)).logs, WAIT).toContain(text);
+  return expect.poll(() => logsOf(user, a.resource_uri), WAIT).toContain(text);
 }

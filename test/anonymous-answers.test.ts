@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { HttpResponse, http } from "msw";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ACTION_KEYS, FINISHED, gate, readJson, WAIT, waitForState } from "./helpers/actions";
+import { ACTION_KEYS, FINISHED, gate, logsOf, readJson, WAIT, waitForState } from "./helpers/actions";
 import {
   as,
   call,
@@ -47,25 +47,14 @@ type Action = {
   can_be_canceled: boolean;
   can_be_retried: boolean;
   trigger: string | null;
-  logs: string | null;
   retry_of: string | null;
 };
 type Service = ServiceJson & { target: { secret?: string } | null };
 /** Who makes a request, as the audit log records it. */
 type Identity = { ua: string; ip: string };
 
-/** What a call's answer never discloses: who started the action, how, and what happened to it. */
-const UNDISCLOSED = [
-  "method",
-  "path",
-  "user",
-  "user_agent",
-  "ip",
-  "location",
-  "is_user_action",
-  "logs",
-  "retry_of",
-] as const;
+/** What a call's answer never discloses: who started the action, how, and what came before it. */
+const UNDISCLOSED = ["method", "path", "user", "user_agent", "ip", "location", "is_user_action", "retry_of"] as const;
 
 /** A uuid as it may show up in text: as issued, and without dashes. */
 const uuidForms = (uuid: string) => [uuid.toLowerCase(), uuid.toLowerCase().replaceAll("-", "")];
@@ -90,6 +79,8 @@ async function anonymousCall(url: string, who?: Identity, headers: Record<string
   expect(res.status, text).toBe(202);
   const answer = await res.json<Action>();
   expect(res.headers.get("x-dockercloud-action-uri")).toBe(answer.resource_uri);
+  // What happened to the action is in no action object: its log is at <action>logs/, for members only.
+  expect(answer).not.toHaveProperty("logs");
   return { answer, text };
 }
 
@@ -184,7 +175,13 @@ describe("a call's answer shows only the caller's own trigger", () => {
     const audit = await readJson<Action>(w.owner, first.answer.resource_uri);
     expect(audit).toMatchObject({ trigger: ci.resource_uri, user_agent: ciRunner.ua, ip: ciRunner.ip, method: "POST" });
     expect(audit.path).toMatch(/\/trigger\/\[redacted\]\/call\/$/);
-    expect(audit.logs).toContain(`a call to trigger ${JSON.stringify(bot.name)} joined this pending redeploy`);
+    expect(await logsOf(w.owner, first.answer.resource_uri)).toContain(
+      `a call to trigger ${JSON.stringify(bot.name)} joined this pending redeploy`,
+    );
+    // ...and the log, which names the other triggers, is not for the anonymous caller.
+    const anonymousLogs = await call(`${first.answer.resource_uri}logs/`);
+    expect(anonymousLogs.status, await anonymousLogs.clone().text()).toBe(401);
+    expect(shown(await wholeText(anonymousLogs), [...uuidForms(bot.uuid), bot.name])).toEqual([]);
   });
 
   it("a call that joins a member's redeploy/: nothing of the member (user, user agent, ip, location, path)", async () => {

@@ -249,9 +249,11 @@ const BAD_QUERY: Record<string, string[]> = {
   start_date__lte: ["notadate", "yesterday"],
   end_date__gte: ["notadate", "yesterday"],
   end_date__lte: ["notadate", "yesterday"],
+  follow: ["yes", "1", "TRUE"],
+  tail: ["0", "-1", "abc", "1.5", "10001"],
 };
 /** Filters that take any text: no value of theirs is bad. */
-const FREE_TEXT_QUERY = new Set(["uuid", "name", "stack__name", "object"]);
+const FREE_TEXT_QUERY = new Set(["uuid", "name", "stack__name", "object", "user", "token"]);
 
 const BAD_UUIDS: [string, (real: string) => string][] = [
   ["not a uuid", () => "not-a-uuid"],

@@ -1,7 +1,7 @@
 import { HttpResponse, http } from "msw";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
-import { gate, readJson, sleep, WAIT, waitForState as waitFor } from "./helpers/actions";
+import { gate, logsOf, readJson, sleep, WAIT, waitForState as waitFor } from "./helpers/actions";
 import { as, call, createService, createTrigger, createUser, type User, uniqueName } from "./helpers/api";
 import { RFC1123 } from "./helpers/formats";
 import { network } from "./helpers/msw";
@@ -14,7 +14,7 @@ import { network } from "./helpers/msw";
  * target timeout, and each test waits for every action it started.
  */
 
-type Action = { uuid: string; resource_uri: string; state: string; logs: string; action: string };
+type Action = { uuid: string; resource_uri: string; state: string; action: string };
 type Service = {
   uuid: string;
   resource_uri: string;
@@ -110,7 +110,8 @@ describe("coalescing", () => {
     expect(fourth.uuid).toBe(second.uuid);
     const pending = await readAction(user, second.resource_uri);
     expect(pending.state).toBe("Pending");
-    const joinedLines = pending.logs.split("\n").filter((l) => l.includes("joined this pending redeploy"));
+    const logs = await logsOf(user, second.resource_uri);
+    const joinedLines = logs.split("\n").filter((l) => l.includes("joined this pending redeploy"));
     expect(joinedLines).toHaveLength(2);
     expect(joinedLines[0]).toMatch(/\(1 joined\)$/);
     expect(joinedLines[1]).toMatch(/\(2 joined\)$/);
@@ -151,7 +152,7 @@ describe("coalescing", () => {
     await vi.waitUntil(() => deliveries.length === 1, { timeout: 1_500, interval: 10 });
     const rest = [await fire(trigger.url), await fire(trigger.url), await fire(trigger.url)];
     expect(new Set([first.uuid, ...rest.map((a) => a.uuid)]).size).toBe(4);
-    for (const a of rest) expect((await readAction(user, a.resource_uri)).logs).not.toMatch(/joined/);
+    for (const a of rest) expect(await logsOf(user, a.resource_uri)).not.toMatch(/joined/);
 
     g.release();
     for (const a of [first, ...rest]) await waitForState(user, a.resource_uri, "Success");

@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
-import { readJson, sleep, WAIT, waitForState as waitFor } from "./helpers/actions";
+import { logsOf, readJson, sleep, WAIT, waitForState as waitFor } from "./helpers/actions";
 import { as, basic, call, createService, createTrigger, createUser, type User, uniqueName } from "./helpers/api";
 import { RFC1123 } from "./helpers/formats";
 import { network } from "./helpers/msw";
@@ -15,7 +15,7 @@ import { network } from "./helpers/msw";
 
 const REMOTE = "https://remote.example.test";
 
-type Action = { uuid: string; resource_uri: string; state: string; logs: string; user: string | null; action: string };
+type Action = { uuid: string; resource_uri: string; state: string; user: string | null; action: string };
 type Service = {
   uuid: string;
   resource_uri: string;
@@ -186,14 +186,15 @@ describe("docker cloud target: operations", () => {
     const called = await call(trigger.url, { method: "POST" });
     expect(called.status).toBe(202);
     const action = await called.json<Action>();
-    const done = await waitForState(a, action.resource_uri, "Success");
+    await waitForState(a, action.resource_uri, "Success");
+    const logs = await logsOf(a, action.resource_uri);
 
     expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual([`POST ${remoteBase(b, r)}redeploy/`]);
     expect(calls[0]?.authorization).toBe(basic(b.username, b.apikey));
     expect(calls[0]?.status).toBe(202);
-    const remoteUri = remoteActionUri(done.logs, b);
-    expect(remoteUri, done.logs).toBeDefined();
-    expect(done.logs).toMatch(/attempt 1: redeploy: target answered 202/);
+    const remoteUri = remoteActionUri(logs, b);
+    expect(remoteUri, logs).toBeDefined();
+    expect(logs).toMatch(/attempt 1: redeploy: target answered 202/);
 
     const remote = await waitForState(b, remoteUri as string, "Success");
     expect(remote.action).toBe("Service Redeploy");
@@ -224,15 +225,16 @@ describe("docker cloud target: operations", () => {
     const called = await call(`${trigger.url}3/`, { method: "POST" });
     expect(called.status).toBe(202);
     const action = await called.json<Action>();
-    const done = await waitForState(a, action.resource_uri, "Success");
+    await waitForState(a, action.resource_uri, "Success");
+    const logs = await logsOf(a, action.resource_uri);
 
     const base = remoteBase(b, r);
     expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual([`GET ${base}`, `PATCH ${base}`, `POST ${base}scale/`]);
     expect(calls.map((c) => c.status)).toEqual([200, 200, 202]);
     expect(JSON.parse(calls[1]?.body ?? "")).toEqual({ target_num_containers: 4 });
-    expect(done.logs).toMatch(/remote count 1; scale to 4: target answered 202/);
-    const remoteUri = remoteActionUri(done.logs, b);
-    expect(remoteUri, done.logs).toBeDefined();
+    expect(logs).toMatch(/remote count 1; scale to 4: target answered 202/);
+    const remoteUri = remoteActionUri(logs, b);
+    expect(remoteUri, logs).toBeDefined();
     const remote = await waitForState(b, remoteUri as string, "Success");
     expect(remote.action).toBe("Service Scale");
 
@@ -268,7 +270,8 @@ describe("docker cloud target: operations", () => {
     const called = await call(`${trigger.url}3/`, { method: "POST" });
     expect(called.status).toBe(202);
     const action = await called.json<Action>();
-    const done = await waitForState(a, action.resource_uri, "Success");
+    await waitForState(a, action.resource_uri, "Success");
+    const logs = await logsOf(a, action.resource_uri);
 
     const base = remoteBase(b, r);
     expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual([
@@ -281,7 +284,7 @@ describe("docker cloud target: operations", () => {
       { target_num_containers: 4 },
       { target_num_containers: 4 },
     ]);
-    const attempts = done.logs.split("\n").filter((l) => /attempt \d+:/.test(l));
+    const attempts = logs.split("\n").filter((l) => /attempt \d+:/.test(l));
     expect(attempts).toHaveLength(2);
     expect(attempts[0]).toMatch(
       /attempt 1: remote count 1; setting target_num_containers to 4: target answered 503: "upstream busy"/,
@@ -300,13 +303,14 @@ describe("docker cloud target: operations", () => {
     const called = await call(trigger.url, { method: "POST" });
     expect(called.status).toBe(202);
     const action = await called.json<Action>();
-    const failed = await waitForState(a, action.resource_uri, "Failed");
+    await waitForState(a, action.resource_uri, "Failed");
+    const logs = await logsOf(a, action.resource_uri);
     await sleep(300);
     expect(calls.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual([`POST ${remoteBase(b, r)}redeploy/ 401`]);
-    const attempts = failed.logs.split("\n").filter((l) => /attempt \d+:/.test(l));
+    const attempts = logs.split("\n").filter((l) => /attempt \d+:/.test(l));
     expect(attempts).toHaveLength(1);
     expect(attempts[0]).toMatch(/attempt 1: redeploy: target answered 401/);
-    expect(failed.logs).not.toMatch(/gave up/);
+    expect(logs).not.toMatch(/gave up/);
     // Nothing happened on the remote side.
     const remoteActions = await (await as(b, "GET", "/api/audit/v1/action/")).json<{ meta: { total_count: number } }>();
     expect(remoteActions.meta.total_count).toBe(0);

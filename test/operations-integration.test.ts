@@ -1,7 +1,7 @@
 import { HttpResponse, http } from "msw";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { sleep, WAIT } from "./helpers/actions";
+import { logsOf, sleep, WAIT } from "./helpers/actions";
 import { as, call, createTrigger, createUser, type User, uniqueName } from "./helpers/api";
 import { network } from "./helpers/msw";
 
@@ -13,7 +13,7 @@ import { network } from "./helpers/msw";
 
 const MAX_ATTEMPTS = 4;
 
-type Action = { uuid: string; resource_uri: string; state: string; logs: string; end_date: string | null };
+type Action = { uuid: string; resource_uri: string; state: string; end_date: string | null };
 type Service = { uuid: string; resource_uri: string; target_num_containers: number; target: { secret: string } };
 type Delivery = { action: string | null; verified: boolean; payload: Record<string, unknown> | null };
 
@@ -79,7 +79,8 @@ const waitForState = (user: User, a: Action, state: string, opts = WAIT) =>
     return now.state === state ? now : false;
   }, opts);
 
-const attemptLines = (a: Action) => a.logs.split("\n").filter((l) => /attempt \d+:/.test(l));
+const attemptLines = async (user: User, a: Action) =>
+  (await logsOf(user, a.resource_uri)).split("\n").filter((l) => /attempt \d+:/.test(l));
 
 describe("retries through the real queue", () => {
   it("503, 503, then 200 → Success after exactly 3 signed deliveries of the same webhook-id", async () => {
@@ -99,7 +100,7 @@ describe("retries through the real queue", () => {
       expect(d.verified).toBe(true);
       expect(d.payload).toMatchObject({ type: "service.redeploy", data: { action: { uuid: action.uuid } } });
     }
-    const lines = attemptLines(done);
+    const lines = await attemptLines(user, done);
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(/attempt 1: target answered 503: "try later"/);
     expect(lines[1]).toMatch(/attempt 2: target answered 503: "try later"/);
@@ -119,10 +120,12 @@ describe("retries through the real queue", () => {
     expect(deliveries).toHaveLength(MAX_ATTEMPTS);
     expect(new Set(deliveries.map((d) => d.action))).toEqual(new Set([action.uuid]));
     expect(deliveries.every((d) => d.verified)).toBe(true);
-    const lines = attemptLines(failed);
+    const lines = await attemptLines(user, failed);
     expect(lines).toHaveLength(MAX_ATTEMPTS);
     expect(lines[MAX_ATTEMPTS - 1]).toMatch(/attempt 4: target answered 500: "boom #4"/);
-    expect(failed.logs).toMatch(/gave up after 4 attempt\(s\); last error: target answered 500: "boom #4"/);
+    expect(await logsOf(user, failed.resource_uri)).toMatch(
+      /gave up after 4 attempt\(s\); last error: target answered 500: "boom #4"/,
+    );
     expect(failed.end_date).not.toBeNull();
   });
 
@@ -137,10 +140,10 @@ describe("retries through the real queue", () => {
     await sleep(500);
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]?.action).toBe(action.uuid);
-    const lines = attemptLines(failed);
+    const lines = await attemptLines(user, failed);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/attempt 1: target answered 400: "\{\\"error\\":\\"bad image\\"\}"/);
-    expect(failed.logs).not.toMatch(/gave up/);
+    expect(await logsOf(user, failed.resource_uri)).not.toMatch(/gave up/);
   });
 });
 
@@ -166,8 +169,8 @@ describe("SCALEUP bounds", () => {
     const r = await call(`${trigger.url}1/`, { method: "POST" });
     if (r.status === 202) {
       const failed = await waitForState(user, await r.json<Action>(), "Failed");
-      expect(failed.logs).toMatch(/max_num_containers/);
-      expect(failed.logs).toMatch(/from 4 to 5/);
+      expect(await logsOf(user, failed.resource_uri)).toMatch(/max_num_containers/);
+      expect(await logsOf(user, failed.resource_uri)).toMatch(/from 4 to 5/);
     } else {
       expect(r.status).toBe(409);
       expect((await r.json<{ error: string }>()).error).toMatch(/max_num_containers/);
@@ -204,7 +207,7 @@ describe("SCALEUP bounds", () => {
     release();
     await waitForState(user, first, "Success");
     const failed = await waitForState(user, up2, "Failed");
-    expect(failed.logs).toMatch(/from 3 to 5 containers, past its max_num_containers of 4/);
+    expect(await logsOf(user, failed.resource_uri)).toMatch(/from 3 to 5 containers, past its max_num_containers of 4/);
     await sleep(300);
     expect(deliveries.map((d) => d.action)).toEqual([first.uuid]);
     expect((await (await as(user, "GET", svc.resource_uri)).json<Service>()).target_num_containers).toBe(3);
@@ -246,7 +249,7 @@ describe("one action in progress per service", () => {
     expect(deliveries.map((d) => d.action)).toEqual([a1.uuid]);
     const held = await Promise.all([a1, a2, a3].map((a) => read(user, a)));
     expect(held.map((a) => a.state)).toEqual(["In progress", "Pending", "Pending"]);
-    expect(held[0]?.logs).toBe(""); // its first attempt is still running
+    expect(await logsOf(user, a1.resource_uri)).toBe(""); // its first attempt is still running
     const listing = await (
       await as(user, "GET", `/api/audit/v1/${user.username}/action/?object=${encodeURIComponent(svc.resource_uri)}`)
     ).json<{ objects: Action[] }>();
@@ -300,7 +303,7 @@ describe("one action in progress per service", () => {
     expect(aHeld).toBe(true);
     const aNow = await read(user, actA as Action);
     expect(aNow.state).toBe("In progress");
-    expect(aNow.logs).toBe("");
+    expect(await logsOf(user, aNow.resource_uri)).toBe("");
     expect(bSawAHeld).toEqual([true]);
 
     release();

@@ -12,7 +12,7 @@ import { network } from "./helpers/msw";
  * (vitest.config.ts: retry base delay 0, target timeout 2 s, MAX_ATTEMPTS 4).
  */
 
-type Action = { uuid: string; resource_uri: string; state: string; logs: string };
+type Action = { uuid: string; resource_uri: string; state: string };
 
 async function webhookService(user: User, body: Record<string, unknown> = {}) {
   const url = `https://${crypto.randomUUID().slice(0, 8)}.hooks.example.test/deploy`;

@@ -2,7 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
-import { FINISHED, sleep } from "./helpers/actions";
+import { FINISHED, logsOf, sleep } from "./helpers/actions";
 import {
   as,
   call,
@@ -17,7 +17,7 @@ import {
 import { UUID4 } from "./helpers/formats";
 import { network } from "./helpers/msw";
 
-type Action = { uuid: string; resource_uri: string; state: string; logs: string; path: string; start_date: string };
+type Action = { uuid: string; resource_uri: string; state: string; path: string; start_date: string };
 type Envelope<T> = { meta: { total_count: number; next: string | null }; objects: T[] };
 
 /** Every object of a list, following `next` (at most 100 per page). */
@@ -146,7 +146,7 @@ describe("a call racing a delete", () => {
       const actions = await settledActions(user, svc);
       const distinct = new Set(accepted);
       expect(actions.map((a) => a.uuid).sort()).toEqual([...distinct].sort());
-      for (const a of actions) expect(a.state, a.logs).toBe("Success");
+      for (const a of actions) expect(a.state, await logsOf(user, a.resource_uri)).toBe("Success");
 
       // Once the DELETE has answered, the trigger is dead.
       const after = await Promise.all(Array.from({ length: 5 }, () => post(trigger.url)));
@@ -209,8 +209,9 @@ describe("a call racing a delete", () => {
       const actions = await settledActions(user, svc);
       expect(actions.map((a) => a.uuid).sort()).toEqual([...accepted].sort());
       for (const a of actions) {
-        expect(["Success", "Failed"], a.logs).toContain(a.state);
-        if (a.state === "Failed") expect(a.logs).toMatch(/terminated|no longer exists/);
+        const logs = await logsOf(user, a.resource_uri);
+        expect(["Success", "Failed"], logs).toContain(a.state);
+        if (a.state === "Failed") expect(logs).toMatch(/terminated|no longer exists/);
       }
       if (withTarget) {
         // The calls still waiting when the service went failed (with their reason, checked above).
@@ -347,7 +348,7 @@ describe("per-service order", () => {
 
     for (const { svc, key } of services) {
       const actions = await settledActions(user, svc);
-      for (const a of actions) expect(a.state, a.logs).toBe("Success");
+      for (const a of actions) expect(a.state, await logsOf(user, a.resource_uri)).toBe("Success");
       // Each action delivered once, in the order the actions were recorded (seq).
       const seqOrder = await runInDurableObject(env.NAMESPACES.getByName(user.username), (_o, state) =>
         state.storage.sql

@@ -88,8 +88,11 @@ type DualSpec = Omit<RouteConfig, "path" | "middleware" | "security" | "paramete
   /** The path after /api/<subsystem>/v1[/<namespace>], starting with a slash. */
   path: string;
   subsystem: "app" | "audit" | "agent";
-  /** Basic auth is required unless this is false (trigger calls need none). */
-  auth?: boolean;
+  /**
+   * Basic auth is required unless this is false (trigger calls need none);
+   * "handler": the handler authenticates (also from the query), the document still says Basic.
+   */
+  auth?: boolean | "handler";
 };
 
 /**
@@ -126,7 +129,7 @@ export function dual<S extends DualSpec>(
   handler: RouteHandler<DualRoute<S>, AppEnv>,
 ): void {
   const { path, subsystem, auth = true, ...rest } = spec;
-  const middleware = [...(auth ? [requireUser] : []), ...(bodySchema(spec) ? [readBodyFirst] : [])];
+  const middleware = [...(auth === true ? [requireUser] : []), ...(bodySchema(spec) ? [readBodyFirst] : [])];
   const hook = inHandlerOrder(spec);
   for (const namespaced of [false, true]) {
     const route: DualRoute<S> = {

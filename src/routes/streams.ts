@@ -1,5 +1,6 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
+import { hideIds } from "../domain/ids";
 import { DEFAULT_TAIL, MAX_TAIL } from "../domain/log-lines";
 import { namespaceNameProblem } from "../domain/names";
 import { envelope } from "../domain/pagination";
@@ -49,11 +50,18 @@ const isUpgrade = (c: Ctx) => c.req.header("upgrade")?.toLowerCase() === "websoc
 
 const verify = (c: Ctx) => (user: string, apikey: string) => namespaceStub(c.env, user).authenticate(apikey);
 
-/** The caller and the namespace a stream asks for (the caller's own unless the path names one). */
-async function streamScope(c: Ctx): Promise<{ caller: StreamCaller; ns: string }> {
+/**
+ * The caller and the namespace it asks for (its own unless the path names
+ * one). A namespace it may not use is a 403, as for REST, or on a stream
+ * (`upgrade`) the 401 every refused upgrade is.
+ */
+async function streamScope(c: Ctx, upgrade: boolean): Promise<{ caller: StreamCaller; ns: string }> {
   const caller = await streamCaller(c.req.header("authorization"), new URL(c.req.url).searchParams, verify(c));
   const ns = c.req.param("namespace") ?? caller.user;
-  if (namespaceNameProblem(ns) !== null) throw new ApiError("unauthorized", "you may not open this stream");
+  if (namespaceNameProblem(ns) !== null) {
+    const message = `namespace '${hideIds(ns).slice(0, 40)}' does not exist or you are not a member of it`;
+    throw new ApiError(upgrade ? "unauthorized" : "forbidden", message);
+  }
   return { caller, ns };
 }
 
@@ -62,7 +70,7 @@ async function streamScope(c: Ctx): Promise<{ caller: StreamCaller; ns: string }
  * membership and holds the socket; any refusal comes back as the same 401.
  */
 async function openStream(c: Ctx, door: string, extra: Record<string, string>): Promise<Response> {
-  const { caller, ns } = await streamScope(c);
+  const { caller, ns } = await streamScope(c, true);
   const answer = await namespaceStub(c.env, ns).fetch(`https://namespace.internal${door}`, {
     headers: {
       upgrade: "websocket",
@@ -129,7 +137,7 @@ export function registerStreamRoutes(app: OpenAPIHono<AppEnv>): void {
     {
       method: "get",
       subsystem: "audit",
-      auth: false,
+      auth: "handler",
       path: "/action/{uuid}/logs/",
       tags,
       operationId: "getActionLogs",
@@ -140,7 +148,7 @@ export function registerStreamRoutes(app: OpenAPIHono<AppEnv>): void {
     async (c) => {
       const { uuid } = c.req.valid("param");
       const { tail = DEFAULT_TAIL } = c.req.valid("query");
-      const { caller, ns } = await streamScope(c);
+      const { caller, ns } = await streamScope(c, false);
       const lines = unwrap(await namespaceStub(c.env, ns).actionLogs(caller.user, ns, uuid, tail));
       // No query in the links: a `token` there would be echoed.
       const page = { limit: tail, offset: 0 };
