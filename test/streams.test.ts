@@ -63,6 +63,13 @@ describe("the events stream", () => {
     for (const path of ["/api/audit/v1/events", "/api/audit/v1/events/", `/api/audit/v1/${user.username}/events`]) {
       (await stream(path, user)).ws.close();
     }
+    // Go's query credentials, here too; a wrong one is the same 401, and neither is echoed.
+    (
+      await stream(`/api/audit/v1/events?user=${user.username}&token=${encodeURIComponent(user.apikey)}`, null)
+    ).ws.close();
+    const bad = await upgrade(`/api/audit/v1/events?user=${user.username}&token=wrong-token-4242`);
+    expect(bad.status).toBe(401);
+    expect(await bad.text()).not.toContain("wrong-token-4242");
   });
 
   it("carries a trigger call's action from Pending to Success, every field in every message", async () => {
