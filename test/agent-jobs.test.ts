@@ -9,6 +9,7 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { HttpResponse, http } from "msw";
 import { describe, expect, it } from "vitest";
 import type { AgentJob } from "../src/domain/agent-protocol";
 import type { NamespaceObject } from "../src/durable-objects/namespace";
@@ -26,6 +27,7 @@ import {
   type ServiceJson,
   type User,
 } from "./helpers/api";
+import { network } from "./helpers/msw";
 
 type Action = { uuid: string; resource_uri: string; state: string };
 
@@ -298,6 +300,26 @@ describe("an agent that is not connected", () => {
     });
     expect(patched.status).toBe(200);
     expect((await link.job(1)).action).toBe(action.uuid);
+  });
+});
+
+describe("a service pointed away from its agent", () => {
+  it("hands its waiting actions to the new target at once", async () => {
+    const { user, svc, redeploy } = await setup();
+    const a = await fire(redeploy.url);
+    await waitForLog(user, a, "waiting for agent 'edge' to connect");
+    const url = `https://${crypto.randomUUID().slice(0, 8)}.hooks.example.test/deploy`;
+    let delivered = 0;
+    network.use(
+      http.post(url, () => {
+        delivered += 1;
+        return new HttpResponse(null, { status: 204 });
+      }),
+    );
+    const patched = await as(user, "PATCH", svc.resource_uri, { target: { type: "webhook", url } });
+    expect(patched.status).toBe(200);
+    await waitForState(user, a.resource_uri, "Success");
+    expect(delivered).toBe(1);
   });
 });
 

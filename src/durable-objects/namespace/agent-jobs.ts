@@ -142,7 +142,15 @@ export class AgentJobs implements JobsDesk {
       return;
     }
     const target = agentTargetOf(svc.target_public);
-    if (!target) return;
+    if (!target) {
+      // The service no longer targets an agent: the queue takes the action, now, not when its wait ends.
+      if (a.dispatch === "ready" && (a.due_at ?? 0) > now) {
+        this.sql.exec("UPDATE actions SET due_at = ? WHERE uuid = ?", now, uuid);
+        this.scheduler.runBy(now);
+      }
+      this.forget(uuid);
+      return;
+    }
     const job = this.jobRow(uuid, target.agent);
     const agent = this.agents.row(target.agent);
     const ws = agent ? this.links.socketOf(agent.uuid) : null;
