@@ -10,13 +10,16 @@ export type Options = {
   heartbeatMs: number;
   /** Check each job and say what would be done, but change nothing. */
   dryRun: boolean;
+  /** The docker CLI config file with registry credentials; null: the docker CLI's own (registry-auth.ts). */
+  registryConfig: string | null;
 };
 
 export const USAGE =
   "usage: dockercloud-agent --url https://<api host> --token <agent token> " +
-  "(--allow-label KEY=VALUE | --allow-service NAME)... | --allow-all [--dry-run] " +
+  "(--allow-label KEY=VALUE | --allow-service NAME)... | --allow-all [--dry-run] [--registry-config PATH] " +
   "(URL and token may come from DOCKERCLOUD_AGENT_URL and DOCKERCLOUD_AGENT_TOKEN, " +
-  "--dry-run from DOCKERCLOUD_AGENT_DRY_RUN=1)";
+  '--dry-run from DOCKERCLOUD_AGENT_DRY_RUN=1; registry credentials are read from the "auths" of ' +
+  "--registry-config, default $DOCKER_CONFIG/config.json or ~/.docker/config.json; credential helpers are not run)";
 
 /** Parses `--name value` pairs; the token may come from the environment, so it stays out of `ps`. */
 export function parseArgs(argv: readonly string[], env: Record<string, string | undefined>): Options | string {
@@ -49,7 +52,8 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     given.set(name, value);
   }
   for (const name of given.keys()) {
-    if (!["url", "token", "heartbeat-seconds"].includes(name)) return `unknown option --${name}; ${USAGE}`;
+    if (!["url", "token", "heartbeat-seconds", "registry-config"].includes(name))
+      return `unknown option --${name}; ${USAGE}`;
   }
   if (!hasRules(allow)) {
     return `say which services the agent may act on: --allow-label KEY=VALUE, --allow-service NAME, or --allow-all; ${USAGE}`;
@@ -75,7 +79,9 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   if (!Number.isFinite(heartbeat) || heartbeat < 1 || heartbeat > 60) {
     return "--heartbeat-seconds must be from 1 to 60";
   }
-  return { url: parsed.toString(), token, heartbeatMs: heartbeat * 1000, allow, dryRun };
+  const registryConfig = given.get("registry-config") ?? null;
+  if (registryConfig === "") return "--registry-config needs a file's path";
+  return { url: parsed.toString(), token, heartbeatMs: heartbeat * 1000, allow, dryRun, registryConfig };
 }
 
 /** The WebSocket URL of the connection endpoint under the API's base URL. */

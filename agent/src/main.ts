@@ -3,6 +3,7 @@ import { describe } from "./allow.ts";
 import { parseArgs, USAGE } from "./args.ts";
 import { JobRunner } from "./jobs.ts";
 import { AGENT_VERSION, startLink } from "./link.ts";
+import { defaultConfigPath, RegistryCredentials } from "./registry-auth.ts";
 import { SwarmOrchestrator } from "./swarm.ts";
 
 /**
@@ -26,7 +27,9 @@ const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`)
 const dry = options.dryRun ? " (dry run: changes nothing)" : "";
 log(`dockercloud-agent ${AGENT_VERSION}; may act on: ${describe(options.allow)}${dry}`);
 
-const swarm = new SwarmOrchestrator();
+const credentials = new RegistryCredentials(options.registryConfig ?? defaultConfigPath(process.env), log);
+log(`registry credentials: the "auths" of ${credentials.path} (credential helpers are not run)`);
+const swarm = new SwarmOrchestrator(undefined, credentials);
 const DESCRIBE_TIMEOUT_MS = 10_000;
 let engineReported: boolean | undefined;
 

@@ -1,6 +1,7 @@
 import Docker from "dockerode";
 import type { Change, Description, Orchestrator, Progress, Service, Verdict } from "./orchestrator.ts";
 import type { Observed } from "./protocol.ts";
+import type { RegistryAuth } from "./registry-auth.ts";
 import { observed, type SwarmTarget, type TaskJson, verdict } from "./swarm-converge.ts";
 import {
   ACTION_LABEL,
@@ -17,19 +18,29 @@ import {
   scaleSpec,
 } from "./swarm-spec.ts";
 
+/** Where registry credentials come from (registry-auth.ts reads the docker CLI's config file). */
+export type Credentials = { for(image: string): RegistryAuth | undefined };
+const NO_CREDENTIALS: Credentials = { for: () => undefined };
+
 /** How often an update that lost a race with another writer is read and sent again. */
 const UPDATE_TRIES = 5;
 
 /**
  * Docker Swarm through the Docker Engine API (dockerode; `new Docker()` honours
  * DOCKER_HOST and the other DOCKER_* variables, like the docker CLI). It must
- * talk to a manager node: only managers know services.
+ * talk to a manager node: only managers know services. Registry credentials,
+ * when there are some for the image's registry, go with the digest lookup and
+ * with a redeploy's update (as `docker service update --with-registry-auth`
+ * sends them, so that the nodes can pull); without, the engine keeps those
+ * the service was given before.
  */
 export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
   readonly docker: Docker;
+  private readonly credentials: Credentials;
 
-  constructor(docker: Docker = new Docker()) {
+  constructor(docker: Docker = new Docker(), credentials: Credentials = NO_CREDENTIALS) {
     this.docker = docker;
+    this.credentials = credentials;
   }
 
   async describe(): Promise<Description> {
@@ -75,8 +86,12 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
     for (let attempt = 1; ; attempt++) {
       const json = await this.mustInspect(service.id);
       const spec = await this.changedSpec(json.Spec, change, action, attempt === 1 ? progress : () => {});
+      // dockerode sends `authconfig` as the X-Registry-Auth header (base64url of its JSON), not in the query.
+      const image = spec.TaskTemplate?.ContainerSpec?.Image;
+      const authconfig = change.kind === "redeploy" && image ? this.credentials.for(image) : undefined;
       try {
-        await this.docker.getService(service.id).update({ _query: { version: json.Version?.Index }, _body: spec });
+        const update = { _query: { version: json.Version?.Index }, _body: spec, ...(authconfig ? { authconfig } : {}) };
+        await this.docker.getService(service.id).update(update);
         return this.target(json, spec, change);
       } catch (err) {
         if (!isVersionConflict(err) || attempt >= UPDATE_TRIES) throw err;
@@ -130,7 +145,8 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
     const ref = parseImage(image);
     if (!ref.tagged) return image;
     try {
-      const found = await this.docker.getImage(ref.name).distribution();
+      const authconfig = this.credentials.for(ref.name);
+      const found = await this.docker.getImage(ref.name).distribution(authconfig ? { authconfig } : {});
       const digest = found.Descriptor?.digest;
       if (!digest) throw new Error("the engine's answer carries no digest");
       if (digest !== ref.digest) progress(`${ref.name} now resolves to ${digest}`);

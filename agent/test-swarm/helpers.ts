@@ -6,7 +6,7 @@ import { JobRunner } from "../src/jobs.ts";
 import type { AgentMessage, Job } from "../src/protocol.ts";
 import { SwarmOrchestrator } from "../src/swarm.ts";
 import type { TaskJson } from "../src/swarm-converge.ts";
-import type { ServiceJson, ServiceSpecJson } from "../src/swarm-spec.ts";
+import { parseImage, type ServiceJson, type ServiceSpecJson } from "../src/swarm-spec.ts";
 
 /**
  * The swarm suite runs against a real dockerd in swarm mode: DOCKER_HOST
@@ -119,4 +119,20 @@ export function reportOf(c: ReturnType<typeof collector>) {
   const reports = c.of("report");
   assert.equal(reports.length, 1, `one report: ${JSON.stringify(c.messages)}`);
   return reports[0] as Extract<AgentMessage, { type: "report" }>;
+}
+
+/** Pushes a new build under IMAGE's tag (a commit of a container of it: a new config, so a new digest). */
+export async function repush(): Promise<string> {
+  const container = await docker.createContainer({ Image: IMAGE, Cmd: ["true"] });
+  const ref = parseImage(IMAGE).name;
+  const repo = ref.slice(0, ref.lastIndexOf(":"));
+  const tag = ref.slice(ref.lastIndexOf(":") + 1);
+  await container.commit({ repo, tag, comment: `rebuilt ${Date.now()}` });
+  await container.remove();
+  // The engine wants an X-Registry-Auth header even for a registry without auth: "{}" in base64.
+  const stream = await docker.getImage(IMAGE).push({ authconfig: { key: "e30=" } });
+  await new Promise((resolve, reject) =>
+    docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(null))),
+  );
+  return (await docker.getImage(IMAGE).distribution()).Descriptor.digest;
 }

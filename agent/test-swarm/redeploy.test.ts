@@ -12,6 +12,7 @@ import {
   pinnedImage,
   removeService,
   reportOf,
+  repush,
   runner,
   running,
   serviceName,
@@ -71,22 +72,6 @@ test("a redeploy replaces the tasks, passes the body and records the action", as
   });
   console.log(`redeploy converged in ${Date.now() - started} ms`);
 });
-
-/** Pushes a new build under IMAGE's tag (a commit of a container of it: a new config, so a new digest). */
-async function repush(): Promise<string> {
-  const container = await docker.createContainer({ Image: IMAGE, Cmd: ["true"] });
-  const ref = parseImage(IMAGE).name;
-  const repo = ref.slice(0, ref.lastIndexOf(":"));
-  const tag = ref.slice(ref.lastIndexOf(":") + 1);
-  await container.commit({ repo, tag, comment: `rebuilt ${Date.now()}` });
-  await container.remove();
-  // The engine wants an X-Registry-Auth header even for a registry without auth: "{}" in base64.
-  const stream = await docker.getImage(IMAGE).push({ authconfig: { key: "e30=" } });
-  await new Promise((resolve, reject) =>
-    docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(null))),
-  );
-  return (await docker.getImage(IMAGE).distribution()).Descriptor.digest;
-}
 
 test("a redeploy after a push under the same tag runs the new digest", async () => {
   const before = await service("repush");

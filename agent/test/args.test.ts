@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { refusal } from "../src/allow.ts";
-import { connectUrl, parseArgs } from "../src/args.ts";
+import { connectUrl, parseArgs, USAGE } from "../src/args.ts";
 import { reconnectDelayMs } from "../src/backoff.ts";
 
 const TOKEN = `dca_alice_${"a1".repeat(20)}`;
@@ -13,6 +13,7 @@ test("the URL and token come from flags or the environment; rules from flags", (
     heartbeatMs: 15_000,
     allow: { all: true, labels: [], services: [] },
     dryRun: false,
+    registryConfig: null,
   });
   const env = { DOCKERCLOUD_AGENT_URL: "http://localhost:8787", DOCKERCLOUD_AGENT_TOKEN: TOKEN };
   assert.deepEqual(parseArgs(["--heartbeat-seconds=5", "--allow-service", "web", "--allow-label=deploy=auto"], env), {
@@ -21,6 +22,7 @@ test("the URL and token come from flags or the environment; rules from flags", (
     heartbeatMs: 5_000,
     allow: { all: false, labels: [{ key: "deploy", value: "auto" }], services: ["web"] },
     dryRun: false,
+    registryConfig: null,
   });
 });
 
@@ -36,6 +38,20 @@ test("--dry-run (or DOCKERCLOUD_AGENT_DRY_RUN=1) checks jobs and changes nothing
   assert.equal(dry(base, { DOCKERCLOUD_AGENT_DRY_RUN: "1" }), true);
   assert.equal(dry(base, { DOCKERCLOUD_AGENT_DRY_RUN: "0" }), false);
   assert.match(String(dry([...base, "--dry-run=yes"])), /takes no value/);
+});
+
+test("--registry-config names another docker config file; by default the docker CLI's own is read", () => {
+  const base = ["--url", "https://api.example.com", "--token", TOKEN, "--allow-all"];
+  const config = (argv: string[]) => {
+    const parsed = parseArgs(argv, {});
+    return typeof parsed === "string" ? parsed : parsed.registryConfig;
+  };
+  assert.equal(config(base), null);
+  assert.equal(config([...base, "--registry-config", "/etc/agent/docker.json"]), "/etc/agent/docker.json");
+  assert.equal(config([...base, "--registry-config=/x/config.json"]), "/x/config.json");
+  assert.match(String(config([...base, "--registry-config="])), /needs a file's path/);
+  assert.match(String(config([...base, "--registry-config"])), /needs a value/);
+  assert.match(USAGE, /--registry-config PATH/);
 });
 
 test("an agent with no rule is refused: allowing everything must be said outright", () => {
