@@ -1,5 +1,5 @@
-// Real swarm, end to end: `npm run dev`, the agent program (`node agent/src/main.ts --allow-all`)
-// and a Docker Swarm with a local registry (scripts/swarm/up.sh), none mocked. A service whose
+// Real swarm, end to end: `npm run dev`, the agent program as users run it (the one-file bundle,
+// `node agent/dist/agent.mjs --allow-all`) and a Docker Swarm with a local registry (scripts/swarm/up.sh), none mocked. A service whose
 // target is the agent is redeployed and scaled through trigger calls and the API; each action
 // ends Success only once Swarm converged, and Failed with the task's error when it cannot.
 //
@@ -29,9 +29,19 @@ describe("operations of a service whose target is an agent, on a real swarm", ()
   const s = swarmSuite();
   const state = { agent: null };
 
-  s.step("the agent program connects with --allow-all and DOCKER_HOST set", async () => {
+  s.step("the agent program (its one-file bundle) connects and names the engine", async () => {
     state.agent = await s.createAgent("ops");
-    await s.connectAgent(state.agent);
+    await s.connectAgent(state.agent, { bundle: true });
+    const shown = await waitFor(
+      "the hello's engine version",
+      async () => {
+        const a = await s.agentState(state.agent);
+        return a.engine_version ? a : null;
+      },
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(shown.orchestrator, "swarm");
+    assert.ok(shown.node_id, "the swarm node id");
   });
 
   s.step("a REDEPLOY call with a body: Success once the new task runs with the body in its env", async () => {

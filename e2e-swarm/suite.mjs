@@ -49,8 +49,8 @@ export function swarmSuite({ vars = {} } = {}) {
     agentState: async (agent) => (await s.api("GET", agent.resource_uri)).json,
 
     /** The agent program for `agent` (the API object with its token), acting on the swarm. */
-    runAgent(agent, { allow, args } = {}) {
-      const program = startAgent({ base: worker.base, token: agent.token, allow, args });
+    runAgent(agent, { allow, args, bundle } = {}) {
+      const program = startAgent({ base: worker.base, token: agent.token, allow, args, bundle });
       program.name = agent.name;
       programs.push(program);
       return program;

@@ -196,18 +196,16 @@ export async function repushImage({ timeoutMs = 60_000 } = {}) {
 
 /**
  * The agent program in its own process, pointed at the Worker `base` with `token`, acting on the
- * swarm (DOCKER_HOST). `allow` are its rule flags. Its output is kept; `kill()` sends SIGKILL.
+ * swarm (DOCKER_HOST). `allow` are its rule flags; `bundle` runs the one file users copy to a
+ * server (`npm run agent:build`) instead of the sources. Its output is kept; `kill()` sends SIGKILL.
  */
-export function startAgent({ base, token, allow = ["--allow-all"], args = [] }) {
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, "agent/src/main.ts"), "--heartbeat-seconds", "2", ...allow, ...args],
-    {
-      cwd: ROOT,
-      env: { ...dockerEnv(), DOCKERCLOUD_AGENT_URL: base, DOCKERCLOUD_AGENT_TOKEN: token },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+export function startAgent({ base, token, allow = ["--allow-all"], args = [], bundle = false }) {
+  const entry = bundle ? "agent/dist/agent.mjs" : "agent/src/main.ts";
+  const child = spawn(process.execPath, [join(ROOT, entry), "--heartbeat-seconds", "2", ...allow, ...args], {
+    cwd: ROOT,
+    env: { ...dockerEnv(), DOCKERCLOUD_AGENT_URL: base, DOCKERCLOUD_AGENT_TOKEN: token },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const agent = {
     child,
     output: [],

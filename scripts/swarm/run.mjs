@@ -88,8 +88,10 @@ function suites() {
 async function main() {
   const env = { ...process.env, SWARM_DIR: swarmDir };
   const t0 = Date.now();
-  let code = await run("bash", [join(root, "scripts/swarm/up.sh")], { env });
-  if (code !== 0) log(`up.sh failed (exit ${code})`);
+  // The suites run the one-file bundle too, as users do: built from the sources first.
+  const built = await run("npm", ["run", "--silent", "agent:build"]);
+  let code = built === 0 ? await run("bash", [join(root, "scripts/swarm/up.sh")], { env }) : built;
+  if (code !== 0) log(`${built === 0 ? "up.sh" : "npm run agent:build"} failed (exit ${code})`);
   else if (!interrupted) {
     const swarmEnv = parseEnvFile(readFileSync(join(swarmDir, "env"), "utf8"));
     log(`swarm up in ${((Date.now() - t0) / 1000).toFixed(1)} s; running ${suites().join(" ")}`);
