@@ -61,16 +61,8 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   const url = given.get("url") ?? env.DOCKERCLOUD_AGENT_URL;
   const token = given.get("token") ?? env.DOCKERCLOUD_AGENT_TOKEN;
   if (!url || !token) return USAGE;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return `--url '${url}' is not a URL; ${USAGE}`;
-  }
-  const local = parsed.hostname === "localhost" || parsed.hostname === "127.0.0.1";
-  if (parsed.protocol !== "https:" && !(parsed.protocol === "http:" && local)) {
-    return "--url must be https:// (http:// only for localhost): the token travels in it";
-  }
+  const parsed = apiUrl(url);
+  if (typeof parsed === "string") return parsed;
   if (!/^dca_[a-z0-9]{4,30}_[0-9a-f]{40}$/.test(token)) {
     return "the token is not an agent token (dca_<namespace>_<40 hex digits>, shown once when the agent was created)";
   }
@@ -82,6 +74,21 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   const registryConfig = given.get("registry-config") ?? null;
   if (registryConfig === "") return "--registry-config needs a file's path";
   return { url: parsed.toString(), token, heartbeatMs: heartbeat * 1000, allow, dryRun, registryConfig };
+}
+
+/** The API's base URL, or why not: https://, or http:// for localhost only (the token travels in it). */
+function apiUrl(url: string): URL | string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `--url '${url}' is not a URL; ${USAGE}`;
+  }
+  const local = parsed.hostname === "localhost" || parsed.hostname === "127.0.0.1";
+  if (parsed.protocol !== "https:" && !(parsed.protocol === "http:" && local)) {
+    return "--url must be https:// (http:// only for localhost): the token travels in it";
+  }
+  return parsed;
 }
 
 /** The WebSocket URL of the connection endpoint under the API's base URL. */
