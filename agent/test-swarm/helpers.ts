@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { after } from "node:test";
 import Docker from "dockerode";
 import type { AllowRules } from "../src/allow.ts";
 import { JobRunner } from "../src/jobs.ts";
@@ -84,6 +85,22 @@ export async function createService(name: string, extra: Partial<ServiceSpecJson
   const replicas = spec.Mode.Replicated?.Replicas ?? 1;
   await waitFor(`${name} to run ${replicas} tasks`, async () => (await running(id)).length === replicas);
   return inspect(id);
+}
+
+/**
+ * A test file's services: `service(what, extra)` creates one with a unique
+ * name, and every one created is removed once the file's tests are done.
+ */
+export function servicesOfThisFile() {
+  const created: string[] = [];
+  after(async () => {
+    for (const name of created) await removeService(name);
+  });
+  return async (what: string, extra: Partial<ServiceSpecJson> = {}) => {
+    const name = serviceName(what);
+    created.push(name);
+    return createService(name, extra);
+  };
 }
 
 export async function removeService(name: string) {

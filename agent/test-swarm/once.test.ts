@@ -1,28 +1,9 @@
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { redeploySpec } from "../src/swarm-spec.ts";
-import {
-  collector,
-  createService,
-  docker,
-  inspect,
-  job,
-  removeService,
-  reportOf,
-  runner,
-  running,
-  serviceName,
-} from "./helpers.ts";
+import { collector, docker, inspect, job, reportOf, runner, running, servicesOfThisFile } from "./helpers.ts";
 
-const created: string[] = [];
-after(async () => {
-  for (const name of created) await removeService(name);
-});
-const service = async (what: string) => {
-  const name = serviceName(what);
-  created.push(name);
-  return createService(name);
-};
+const service = servicesOfThisFile();
 const forceUpdate = async (id: string) => (await inspect(id)).Spec.TaskTemplate?.ForceUpdate ?? 0;
 
 test("the same job run twice, one after the other, is applied once", async () => {

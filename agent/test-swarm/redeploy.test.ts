@@ -1,35 +1,25 @@
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { parseImage } from "../src/swarm-spec.ts";
 import {
   collector,
   containerEnv,
-  createService,
   docker,
   IMAGE,
   inspect,
   job,
   pinnedImage,
-  removeService,
   reportOf,
   repush,
   runner,
   running,
-  serviceName,
+  servicesOfThisFile,
   swarm,
   tasks,
   waitFor,
 } from "./helpers.ts";
 
-const created: string[] = [];
-after(async () => {
-  for (const name of created) await removeService(name);
-});
-const service = async (what: string, extra = {}) => {
-  const name = serviceName(what);
-  created.push(name);
-  return createService(name, extra);
-};
+const service = servicesOfThisFile();
 
 test("describe names the swarm, the engine's version and this node", async () => {
   const about = await swarm.describe();

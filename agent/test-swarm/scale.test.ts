@@ -1,27 +1,8 @@
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
-import {
-  collector,
-  createService,
-  inspect,
-  job,
-  removeService,
-  reportOf,
-  runner,
-  running,
-  serviceName,
-  tasks,
-} from "./helpers.ts";
+import { test } from "node:test";
+import { collector, inspect, job, reportOf, runner, running, servicesOfThisFile, tasks } from "./helpers.ts";
 
-const created: string[] = [];
-after(async () => {
-  for (const name of created) await removeService(name);
-});
-const service = async (what: string, extra = {}) => {
-  const name = serviceName(what);
-  created.push(name);
-  return createService(name, extra);
-};
+const service = servicesOfThisFile();
 
 test("a scale-up adds replicas, a scale sets them; no task is replaced", async () => {
   const before = await service("scale");
