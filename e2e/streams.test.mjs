@@ -21,9 +21,9 @@ const api = (method, path, body) => apiRequest(worker.base, method, path, { body
  * Node's own (undici's, which takes headers in its second argument), or, with `pings`, `ws`, which
  * can send protocol pings as the Python SDK does.
  */
-function openStream(path, { pings = false } = {}) {
+function openStream(path, { pings = false, origin } = {}) {
   const url = `ws://${HOST}:${worker.port}${path}`;
-  const headers = { authorization: state.basic };
+  const headers = { authorization: state.basic, ...(origin ? { origin } : {}) };
   const ws = pings ? new WebSocket(url, { headers }) : new globalThis.WebSocket(url, { headers });
   const got = { ws, messages: [], closed: null, pongs: 0 };
   ws.addEventListener("message", (event) => got.messages.push(JSON.parse(String(event.data))));
@@ -95,6 +95,15 @@ describe("live streams (wrangler dev, real sockets)", () => {
     await waitFor("a pong", () => events.pongs > 0, { timeoutMs: 5_000, intervalMs: 50 });
     events.ws.close();
   });
+
+  step(
+    "an Origin naming this host is served (Python's websocket-client sends one); another site's is refused",
+    async () => {
+      const python = await openStream("/api/audit/v1/events", { pings: true, origin: `http://${HOST}:${worker.port}` });
+      python.ws.close();
+      await assert.rejects(openStream("/api/audit/v1/events", { pings: true, origin: "https://evil.example" }));
+    },
+  );
 
   step("a finished action's log comes as lines, then the server closes", async () => {
     const list = await api("GET", "/api/audit/v1/action/?limit=1");

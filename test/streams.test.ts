@@ -63,6 +63,12 @@ describe("the events stream", () => {
     for (const path of ["/api/audit/v1/events", "/api/audit/v1/events/", `/api/audit/v1/${user.username}/events`]) {
       (await stream(path, user)).ws.close();
     }
+    // A page of another site may dial a WebSocket (no CORS): its Origin is refused; the SDKs' are not.
+    await refused("/api/audit/v1/events", { authorization: user.auth, origin: "https://evil.example" });
+    await refused("/api/audit/v1/events", { authorization: user.auth, origin: "null" });
+    for (const origin of ["https://api.test", "http://api.test", "https://triggers.example.test"]) {
+      (await stream("/api/audit/v1/events", user, { origin })).ws.close();
+    }
     // Go's query credentials, here too; a wrong one is the same 401, and neither is echoed.
     (
       await stream(`/api/audit/v1/events?user=${user.username}&token=${encodeURIComponent(user.apikey)}`, null)

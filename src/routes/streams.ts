@@ -1,5 +1,6 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
+import { config } from "../config";
 import { hideIds } from "../domain/ids";
 import { DEFAULT_TAIL, MAX_TAIL } from "../domain/log-lines";
 import { namespaceNameProblem } from "../domain/names";
@@ -70,6 +71,7 @@ async function streamScope(c: Ctx, upgrade: boolean): Promise<{ caller: StreamCa
  * membership and holds the socket; any refusal comes back as the same 401.
  */
 async function openStream(c: Ctx, door: string, extra: Record<string, string>): Promise<Response> {
+  if (crossSite(c)) throw new ApiError("unauthorized", "a stream cannot be opened from another site's page");
   const { caller, ns } = await streamScope(c, true);
   const answer = await namespaceStub(c.env, ns).fetch(`https://namespace.internal${door}`, {
     headers: {
@@ -87,6 +89,30 @@ async function openStream(c: Ctx, door: string, extra: Record<string, string>): 
     .then((b) => b.error)
     .catch(() => undefined);
   throw new ApiError("unauthorized", why ?? "you may not open this stream");
+}
+
+/**
+ * Whether an upgrade comes from a page of another site. WebSockets have no
+ * CORS: any page may dial one, and a browser holding Basic credentials for
+ * this host (typed into a URL once) would attach them, handing the page the
+ * namespace's events. Browsers always send Origin on an upgrade; the SDKs send
+ * none (Go) or one naming the host they dial (Python's websocket-client:
+ * `http://<host>`, whatever the scheme), so the Origin's host is compared with
+ * the request's and the deployment's other names (SELF_ORIGINS).
+ */
+function crossSite(c: Ctx): boolean {
+  const origin = c.req.header("origin");
+  if (origin === undefined) return false;
+  const hostOf = (url: string) => {
+    try {
+      return new URL(url).host.toLowerCase();
+    } catch {
+      return null;
+    }
+  };
+  const ours = [c.req.url, ...config(c.env).SELF_ORIGINS].map(hostOf);
+  const theirs = hostOf(origin);
+  return theirs === null || !ours.includes(theirs);
 }
 
 /** The events stream: one message per change in the namespace, filtered as Go asks. */
