@@ -1,8 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { config } from "../config";
 import { secretsEqual } from "../domain/crypto";
-import { namespaceNameProblem } from "../domain/names";
-import { bearerToken, parseAuthorization } from "./credentials";
+import { bearerToken, credentialsHold, parseAuthorization } from "./credentials";
 import { ApiError } from "./errors";
 
 export type AuthVars = { user: string };
@@ -41,10 +40,7 @@ export const userAuth = (verifyUser: VerifyUser) =>
         REALM,
       );
     }
-    const valid =
-      namespaceNameProblem(creds.username) === null &&
-      creds.apikey.length <= 256 &&
-      (await verifyUser(c.env, creds.username, creds.apikey));
+    const valid = await credentialsHold(creds, (username, apikey) => verifyUser(c.env, username, apikey));
     if (!valid) throw new ApiError("unauthorized", "invalid username or API key", REALM);
     c.set("user", creds.username);
     await next();

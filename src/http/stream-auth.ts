@@ -1,6 +1,5 @@
 import { sha256Hex } from "../domain/crypto";
-import { namespaceNameProblem } from "../domain/names";
-import { parseAuthorization } from "./credentials";
+import { credentialsHold, parseAuthorization } from "./credentials";
 import { ApiError } from "./errors";
 
 /** Whether `apikey` is a key of the user `username`. */
@@ -52,11 +51,7 @@ export async function streamCaller(
   const keyHash = await sha256Hex(creds.apikey);
   const fingerprint = await sha256Hex(`${creds.username}\n${keyHash}`);
   const now = Date.now();
-  const valid =
-    !refusedRecently(fingerprint, now) &&
-    namespaceNameProblem(creds.username) === null &&
-    creds.apikey.length <= 256 &&
-    (await verify(creds.username, creds.apikey));
+  const valid = !refusedRecently(fingerprint, now) && (await credentialsHold(creds, verify));
   if (!valid) {
     remember(fingerprint, now);
     throw new ApiError("unauthorized", "invalid username or API key");

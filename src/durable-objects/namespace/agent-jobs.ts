@@ -77,11 +77,17 @@ export class AgentJobs implements JobsDesk {
     this.offerAll(agentUuid, now);
   }
 
-  /** Whether the action's service has an agent target (so the queue must not perform it). */
+  /** Whether the action's service has an agent target (so the queue must not perform it): one indexed read. */
   isAgentAction(uuid: string): boolean {
-    const a = this.actions.row(uuid);
-    const svc = a && this.services.row(a.service_uuid);
-    return svc !== undefined && agentTargetOf(svc.target_public) !== null;
+    return (
+      this.sql
+        .exec(
+          `SELECT 1 FROM actions a JOIN services s ON s.uuid = a.service_uuid
+           WHERE a.uuid = ? AND json_extract(s.target_public, '$.type') = 'agent'`,
+          uuid,
+        )
+        .toArray().length > 0
+    );
   }
 
   /** Offers every action of an agent target whose deadline has passed (the alarm). */
@@ -113,6 +119,14 @@ export class AgentJobs implements JobsDesk {
       )
       .toArray();
     for (const { uuid } of heads) this.offer(uuid, now, true);
+  }
+
+  /**
+   * After a call or an operation of the API: an agent target's head goes out
+   * now. Any other target is the queue's, and costs nothing more here.
+   */
+  offerIfAgent(svc: ServiceRow, now: number): void {
+    if (agentTargetOf(svc.target_public)) this.offerHead(svc.uuid, now);
   }
 
   /** Offers the head action of a service if it is ready to go out (after a call, a finish, a change of target). */

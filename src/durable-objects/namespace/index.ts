@@ -211,7 +211,7 @@ export class NamespaceObject extends DurableObject<Env> {
         retryOf: null,
         hops: op.meta.hops,
       });
-      this.r.agentJobs.offerHead(svc.uuid, Date.now());
+      this.r.agentJobs.offerIfAgent(svc, Date.now());
       return ok({
         service: this.r.services.json(svc),
         action: this.r.actions.json(this.r.actions.row(action.uuid) ?? action),
@@ -269,7 +269,7 @@ export class NamespaceObject extends DurableObject<Env> {
     if (!trigger || !service) return TRIGGER_NOT_FOUND;
     const accepted = acceptCall(this.sql, this.r.actions, ns.name, { trigger, service }, call);
     // An agent that is connected gets the job now, from this object, without a queue hop.
-    if (accepted.ok && service.target_public !== null) this.r.agentJobs.offerHead(service.uuid, Date.now());
+    if (accepted.ok) this.r.agentJobs.offerIfAgent(service, Date.now());
     return accepted;
   }
 
@@ -298,7 +298,8 @@ export class NamespaceObject extends DurableObject<Env> {
   retryAction(caller: string, asked: string, uuid: string, meta: RequestMeta): Result<ActionJson> {
     return this.as(caller, asked, () => {
       const retried = this.r.actions.retry(uuid, caller, meta, (s) => this.r.services.row(s));
-      if (retried.ok) this.r.agentJobs.offerHead(this.r.actions.row(uuid)?.service_uuid ?? "", Date.now());
+      const svc = retried.ok ? this.r.services.row(this.r.actions.row(uuid)?.service_uuid ?? "") : undefined;
+      if (svc) this.r.agentJobs.offerIfAgent(svc, Date.now());
       return retried;
     });
   }
