@@ -1,8 +1,10 @@
 /**
  * An agent's connection: GET /api/agent/v1/connect/ upgraded to a WebSocket
  * with its token as a Bearer header, held by its namespace's object. The
- * agent shows Connected while it is held; a newer connection replaces an
- * older one; deleting the agent closes it at once and refuses its token.
+ * agent shows Connected once the connection said hello, while it is held; a
+ * newer connection that says hello replaces an older one; deleting the agent
+ * closes it at once and refuses its token. (Hostile connections:
+ * agent-trust.test.ts.)
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -14,14 +16,11 @@ const agentOf = async (user: User, agent: NewAgentJson) =>
   (await as(user, "GET", agent.resource_uri)).json<AgentJson>();
 
 describe("agent connections", () => {
-  it("a valid token connects: the agent shows Connected, its hello is kept, a ping is answered", async () => {
+  it("a valid token connects: after its hello the agent shows Connected and the hello is kept; a ping is answered", async () => {
     const user = await createUser();
     const agent = await createAgent(user);
     const link = await connect(agent.token);
-    const up = await agentOf(user, agent);
-    expect(up.state).toBe("Connected");
-    expect(up.connected_since).not.toBeNull();
-    expect(up.last_seen).not.toBeNull();
+    expect((await agentOf(user, agent)).state, "a connection is not the agent before its hello").toBe("Disconnected");
 
     link.ws.send(
       JSON.stringify({
@@ -33,7 +32,11 @@ describe("agent connections", () => {
       }),
     );
     await link.until(() => link.messages.includes('{"type":"welcome"}'), "welcome");
-    expect(await agentOf(user, agent)).toMatchObject({
+    const up = await agentOf(user, agent);
+    expect(up.state).toBe("Connected");
+    expect(up.connected_since).not.toBeNull();
+    expect(up.last_seen).not.toBeNull();
+    expect(up).toMatchObject({
       agent_version: "0.1.0",
       orchestrator: "swarm",
       engine_version: "20.10.24",
@@ -51,6 +54,8 @@ describe("agent connections", () => {
     const user = await createUser();
     const agent = await createAgent(user);
     const link = await connect(agent.token);
+    await link.hello();
+    expect((await agentOf(user, agent)).state).toBe("Connected");
     link.ws.close(1000, "bye");
     const deadline = Date.now() + 3000;
     while ((await agentOf(user, agent)).state !== "Disconnected") {
@@ -61,11 +66,13 @@ describe("agent connections", () => {
     expect(list.objects).toHaveLength(0);
   });
 
-  it("a newer connection replaces the older one, and the agent stays Connected", async () => {
+  it("a newer connection replaces the older one once it says hello, and the agent stays Connected", async () => {
     const user = await createUser();
     const agent = await createAgent(user);
     const first = await connect(agent.token);
+    await first.hello();
     const second = await connect(agent.token);
+    await second.hello();
     await first.until(() => first.closed() !== null, "the first connection to close");
     expect(first.closed()?.code).toBe(4000);
     await new Promise((r) => setTimeout(r, 100));
@@ -90,6 +97,7 @@ describe("agent connections", () => {
     const user = await createUser();
     const agent = await createAgent(user);
     const link = await connect(agent.token);
+    await link.hello();
     expect((await agentOf(user, agent)).state).toBe("Connected");
     // No ping was sent; the last sign is the connection itself, moved 91 s into the past.
     await runInDurableObject(env.NAMESPACES.getByName(user.username), (_o, state) => {
@@ -108,6 +116,7 @@ describe("agent connections", () => {
     const user = await createUser();
     const agent = await createAgent(user);
     const link = await connect(agent.token);
+    await link.hello();
     await runInDurableObject(env.NAMESPACES.getByName(user.username), (_o, state) => {
       state.storage.sql.exec("UPDATE agents SET last_seen = ? WHERE uuid = ?", Date.now() - 91_000, agent.uuid);
     });

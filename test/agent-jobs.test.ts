@@ -82,7 +82,9 @@ describe("setting an agent target", () => {
         target: { type: "agent", agent, swarm_service: "web" },
       });
       expect(r.status).toBe(400);
-      expect((await r.json<{ error: string }>()).error).toContain(`this namespace has no agent '${agent}'`);
+      const { error } = await r.json<{ error: string }>();
+      expect(error).toContain("this namespace has no agent by that name or uuid");
+      expect(error, "a uuid from the request is never repeated").not.toContain(stranger.uuid);
     }
     await createAgent(user, "mine");
     const bad = await as(user, "POST", "/api/app/v1/service/", {

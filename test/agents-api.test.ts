@@ -13,6 +13,7 @@ import { RFC1123, UUID4 } from "./helpers/formats";
 type Envelope<T> = { meta: { total_count: number; limit: number; offset: number }; objects: T[] };
 
 const AGENT_KEYS = [
+  "address",
   "agent_version",
   "connected_since",
   "created",
@@ -21,6 +22,8 @@ const AGENT_KEYS = [
   "name",
   "node_id",
   "orchestrator",
+  "replaced_at",
+  "replacement",
   "resource_uri",
   "state",
   "uuid",
@@ -41,6 +44,9 @@ describe("agents: create, read, rename, delete", () => {
       orchestrator: null,
       engine_version: null,
       node_id: null,
+      address: null,
+      replaced_at: null,
+      replacement: null,
     });
     expect(agent.uuid).toMatch(UUID4);
     expect(agent.created).toMatch(RFC1123);

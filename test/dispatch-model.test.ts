@@ -97,8 +97,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 type Attempt = { uuid: string; attempt: number; startedAt: number; job: Job };
 type Row = Pick<
   ActionRow,
-  "uuid" | "seq" | "kind" | "state" | "dispatch" | "due_at" | "scale_by" | "attempts" | "new_target" | "logs"
->;
+  "uuid" | "seq" | "kind" | "state" | "dispatch" | "due_at" | "scale_by" | "attempts" | "new_target"
+> & { logs: string };
 
 const FINISHED = new Set(["Success", "Failed", "Canceled"]);
 const pickFrom = <T>(list: T[], pick: number): T | undefined => (list.length ? list[pick % list.length] : undefined);
@@ -118,7 +118,9 @@ async function rows(service: string): Promise<Row[]> {
   return runInDurableObject(stub, (_o: NamespaceObject, state) =>
     state.storage.sql
       .exec<Row>(
-        "SELECT uuid, seq, kind, state, dispatch, due_at, scale_by, attempts, new_target, logs FROM actions WHERE service_uuid = ? ORDER BY seq",
+        `SELECT uuid, seq, kind, state, dispatch, due_at, scale_by, attempts, new_target,
+           COALESCE((SELECT group_concat(line, char(10)) FROM (SELECT line FROM action_logs WHERE action_uuid = actions.uuid ORDER BY n)), '') AS logs
+         FROM actions WHERE service_uuid = ? ORDER BY seq`,
         service,
       )
       .toArray(),

@@ -105,15 +105,23 @@ async function insertAction(f: Fixture, kind: "redeploy" | "scaleup" = "redeploy
   return uuid;
 }
 
-async function actionRow(f: Fixture, uuid: string): Promise<ActionRow> {
+/** An action's row, with its log's lines joined as one text (they are stored a line per row). */
+type RowWithLog = ActionRow & { logs: string };
+
+async function actionRow(f: Fixture, uuid: string): Promise<RowWithLog> {
   return runInDurableObject(f.ns, (_o: NamespaceObject, state) => {
-    const row = state.storage.sql.exec<ActionRow>("SELECT * FROM actions WHERE uuid = ?", uuid).toArray()[0];
+    const row = state.storage.sql
+      .exec<RowWithLog>(
+        "SELECT *, COALESCE((SELECT group_concat(line, char(10)) FROM (SELECT line FROM action_logs WHERE action_uuid = actions.uuid ORDER BY n)), '') AS logs FROM actions WHERE uuid = ?",
+        uuid,
+      )
+      .toArray()[0];
     if (!row) throw new Error(`no action ${uuid}`);
     return row;
   });
 }
 
-const logLines = (row: ActionRow) => (row.logs === "" ? [] : row.logs.split("\n"));
+const logLines = (row: RowWithLog) => (row.logs === "" ? [] : row.logs.split("\n"));
 
 /** Lets the time pass until the action's retry is due (its deadline moves to now). */
 async function makeDue(f: Fixture, uuid: string) {

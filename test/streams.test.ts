@@ -4,11 +4,16 @@
  * a stream on an upgrade, a JSON list otherwise). Authenticated as REST
  * (Basic, or Go's `?user=&token=` query), every refused upgrade a 401, every
  * field of every event present, Go's filters honoured, the sockets closed when
- * a membership or a key is revoked, bounded per key and per namespace.
+ * a membership or a key is revoked, bounded per key and per namespace (the
+ * per-user bound and the cap on keys: test/stream-caps.test.ts).
  */
 import { HttpResponse, http } from "msw";
 import { describe, expect, it, vi } from "vitest";
-import { MAX_STREAMS_PER_KEY, MAX_STREAMS_PER_NAMESPACE } from "../src/durable-objects/namespace/streams";
+import {
+  MAX_STREAMS_PER_KEY,
+  MAX_STREAMS_PER_NAMESPACE,
+  MAX_STREAMS_PER_USER,
+} from "../src/durable-objects/namespace/streams";
 import { gate, logsOf, readJson, sleep, WAIT, waitForState } from "./helpers/actions";
 import { admin, as, basic, call, createOrg, createService, createTrigger, createUser, type User } from "./helpers/api";
 import { network } from "./helpers/msw";
@@ -167,19 +172,29 @@ describe("the events stream", () => {
     for (const s of open) s.ws.close();
   });
 
-  it(`holds at most ${MAX_STREAMS_PER_NAMESPACE} streams per namespace, whatever the keys`, async () => {
-    const user = await createUser();
+  it(`holds at most ${MAX_STREAMS_PER_NAMESPACE} streams per namespace, whatever the members and keys`, async () => {
+    // A member holds at most MAX_STREAMS_PER_USER (test/stream-caps.test.ts): filling the namespace takes several.
+    const members: User[] = [];
+    for (let m = 0; m * MAX_STREAMS_PER_USER < MAX_STREAMS_PER_NAMESPACE; m++) members.push(await createUser());
+    const late = await createUser();
+    const org = await createOrg(undefined, [...members.map((m) => m.username), late.username]);
     const open = [];
-    for (let k = 0; k * MAX_STREAMS_PER_KEY < MAX_STREAMS_PER_NAMESPACE; k++) {
-      const made = await admin("POST", `/api/admin/v1/user/${user.username}/apikey/`, { label: `k${k}` });
-      const key = (await made.json<{ key: string }>()).key;
-      const keyed = { ...user, apikey: key, auth: basic(user.username, key) };
-      for (let i = 0; i < MAX_STREAMS_PER_KEY; i++) open.push(await stream("/api/audit/v1/events", keyed));
+    for (const member of members) {
+      for (let k = 0; k * MAX_STREAMS_PER_KEY < MAX_STREAMS_PER_USER; k++) {
+        const made = await admin("POST", `/api/admin/v1/user/${member.username}/apikey/`, { label: `k${k}` });
+        const key = (await made.json<{ key: string }>()).key;
+        const keyed = { ...member, apikey: key, auth: basic(member.username, key) };
+        for (let i = 0; i < MAX_STREAMS_PER_KEY && open.length < MAX_STREAMS_PER_NAMESPACE; i++) {
+          open.push(await stream(`/api/audit/v1/${org}/events`, keyed));
+        }
+      }
     }
     expect(open).toHaveLength(MAX_STREAMS_PER_NAMESPACE);
-    const res = await upgrade("/api/audit/v1/events", { authorization: user.auth });
+    const res = await upgrade(`/api/audit/v1/${org}/events`, { authorization: late.auth });
     expect(res.status).toBe(401);
-    expect((await res.json<{ error: string }>()).error).toContain(`${MAX_STREAMS_PER_NAMESPACE} streams open`);
+    const error = (await res.json<{ error: string }>()).error;
+    expect(error).toContain("per-namespace cap");
+    expect(error).toContain(`${MAX_STREAMS_PER_NAMESPACE} streams open`);
     for (const s of open) s.ws.close();
   }, 60_000);
 });

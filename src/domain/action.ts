@@ -40,7 +40,10 @@ export type ActionRow = {
   is_user_action: number;
   scale_by: number | null;
   body: string | null;
-  logs: string;
+  /** Lines of its log (in `action_logs`), their bytes, and the optional lines dropped past its budget. */
+  log_lines: number;
+  log_bytes: number;
+  log_dropped: number;
   dispatch: "waiting" | "ready" | "queued" | "done";
   touched_at: number;
   attempts: number;

@@ -34,9 +34,6 @@ export type AgentFilters = { name?: string; state?: string };
  */
 export const AGENT_SILENCE_MS = 90_000;
 
-/** Characters of each field an agent reports that are kept. */
-export const MAX_REPORT_FIELD = 100;
-
 /** What the agent's process reported when it connected. */
 export type AgentReport = {
   agent_version: string | null;
@@ -55,7 +52,31 @@ export type AgentRow = {
   last_seen: number | null;
   /** JSON of the last AgentReport, or null before the first connection. */
   report: string | null;
+  /** The remote address of the last connection that said hello, as the edge saw it. */
+  address: string | null;
+  /** JSON of the last AgentReplacement, or null if no connection ever took another's place. */
+  replaced: string | null;
 };
+
+/** Where a connection of an agent came from. */
+export type AgentEndpoint = { address: string | null; node_id: string | null };
+
+/**
+ * A connection that said hello while another of the same agent was open
+ * took its place: the token is the agent's identity, so whoever holds it
+ * becomes the agent. Kept, and shown, so that a stolen token cannot take
+ * over unseen.
+ */
+export type AgentReplacement = { at: number; previous: AgentEndpoint; current: AgentEndpoint };
+
+/** A replacement in a sentence, for the connection that is closed and for the events stream. */
+export function replacementNote(r: AgentReplacement): string {
+  const where = (e: AgentEndpoint) => `node ${e.node_id ?? "(not reported)"}, address ${e.address ?? "(unknown)"}`;
+  if (r.previous.node_id !== null && r.previous.node_id === r.current.node_id) {
+    return `replaced by a newer connection from the same node (${where(r.current)})`;
+  }
+  return `replaced by a connection from another node (${where(r.current)}; this one was ${where(r.previous)}): whoever holds this agent's token is the agent now; if that is not yours, rotate the token (POST <agent>/token/)`;
+}
 
 /**
  * An agent's token: "dca_", the namespace it belongs to, "_", then 160
@@ -75,6 +96,7 @@ export const agentUri = (namespace: string, uuid: string) => `/api/agent/v1/${na
 export function serializeAgent(namespace: string, row: AgentRow) {
   const report: Partial<AgentReport> = row.report ? JSON.parse(row.report) : {};
   const state: AgentState = row.connected_since === null ? "Disconnected" : "Connected";
+  const replaced: AgentReplacement | null = row.replaced ? JSON.parse(row.replaced) : null;
   return {
     uuid: row.uuid,
     name: row.name,
@@ -87,6 +109,9 @@ export function serializeAgent(namespace: string, row: AgentRow) {
     orchestrator: report.orchestrator ?? null,
     engine_version: report.engine_version ?? null,
     node_id: report.node_id ?? null,
+    address: row.address,
+    replaced_at: replaced ? rfc1123(replaced.at) : null,
+    replacement: replaced ? { previous: replaced.previous, current: replaced.current } : null,
   };
 }
 export type AgentJson = ReturnType<typeof serializeAgent>;

@@ -19,11 +19,6 @@ export function logMessage(line: string, fallbackMs: number): LogMessage {
   return { type: "log", log: line, timestamp: Math.floor((Number.isNaN(at) ? fallbackMs : at) / 1000) };
 }
 
-/** The lines of a stored log (newline-separated; an empty log has none). */
-export const logLines = (logs: string): string[] => (logs === "" ? [] : logs.split("\n"));
-
-/** The last `tail` lines of a stored log, as messages. */
-export function tailMessages(logs: string, tail: number, fallbackMs: number): LogMessage[] {
-  const lines = logLines(logs);
-  return lines.slice(Math.max(0, lines.length - tail)).map((l) => logMessage(l, fallbackMs));
-}
+/** Stored lines, as messages. */
+export const logMessages = (lines: string[], fallbackMs: number): LogMessage[] =>
+  lines.map((l) => logMessage(l, fallbackMs));

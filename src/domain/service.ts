@@ -19,7 +19,8 @@ export const DEFAULT_MAX_CONTAINERS = 10;
 /** Beyond this a count is a typo, not a deployment. */
 export const CONTAINER_CEILING = 1000;
 
-const count = (field: string) =>
+/** A container count, as every field of the API and every agent's report checks it. */
+export const count = (field: string) =>
   z
     .number({ error: `${field} must be a whole number` })
     .int({ error: `${field} must be a whole number` })
@@ -30,7 +31,8 @@ const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const serviceName = z
   .string({ error: "name must be a string" })
   .regex(SERVICE_NAME, { error: "name must be 1 to 64 letters, digits, '-' or '_', starting with a letter or digit" });
-const imageName = (field: string) =>
+/** A Docker image reference, as a user sets it and as an agent reports it. */
+export const imageName = (field: string) =>
   z
     .string({ error: `${field} must be a string` })
     .min(1, { error: `${field} must not be empty` })

@@ -7,8 +7,8 @@ import { rfc1123 } from "./dates";
  * string, never null, and `data` always an object.
  */
 export type StreamEvent = {
-  /** The kind of object: "service", "trigger" or "action". */
-  type: "service" | "trigger" | "action";
+  /** The kind of object: "service", "trigger", "action" or "agent" (it connected, was replaced, or disconnected). */
+  type: "service" | "trigger" | "action" | "agent";
   /** What happened to it: "create", "update" or "delete". */
   action: "create" | "update" | "delete";
   uuid: string;

@@ -1,6 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
 import { namespaceStub } from "../durable-objects/namespace";
+import { MAX_API_KEYS_PER_USER } from "../durable-objects/namespace/api-keys";
 import { unwrap } from "../http/errors";
 import { errorResponses, jsonBody, jsonResponse, requireUser } from "./common";
 import { KeyCreate } from "./schemas/bodies";
@@ -43,9 +44,9 @@ export function registerAccountRoutes(app: OpenAPIHono<AppEnv>): void {
       path: "/api/account/v1/apikey/",
       tags,
       security,
-      summary: "Create an API key (shown only in this answer)",
+      summary: `Create an API key (shown only in this answer); a user holds at most ${MAX_API_KEYS_PER_USER}`,
       request: { body: jsonBody(KeyCreate) },
-      responses: { 201: jsonResponse("The key", NewApiKeyObject), ...errorResponses(400, 401) },
+      responses: { 201: jsonResponse("The key", NewApiKeyObject), ...errorResponses(400, 401, 403) },
     }),
     async (c) => {
       const key = unwrap(await namespaceStub(c.env, c.get("user")).createApiKey(c.req.valid("json").label ?? ""));

@@ -1,6 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
 import { rfc1123 } from "../domain/dates";
+import { hideIds } from "../domain/ids";
 import { NAMESPACE_NAME, namespaceNameProblem } from "../domain/names";
 import type { NamespaceKind } from "../domain/namespace";
 import { envelope, type Page } from "../domain/pagination";
@@ -135,7 +136,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       security,
       summary: "Create an API key for a user (the key is shown only in this answer)",
       request: { params: UserParam, body: jsonBody(KeyCreate) },
-      responses: { 201: jsonResponse("The key", NewApiKeyObject), ...errorResponses(400, 401, 404, 503) },
+      responses: { 201: jsonResponse("The key", NewApiKeyObject), ...errorResponses(400, 401, 403, 404, 503) },
     }),
     async (c) => {
       const name = namedIn(c.req.valid("param").username, "user");
@@ -227,7 +228,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       const org = namedIn(c.req.valid("param").name, "organization");
       const { username } = c.req.valid("json");
       const user = await namespaceStub(c.env, username).info();
-      if (user?.kind !== "user") throw new ApiError("not_found", `user '${username}' not found`);
+      if (user?.kind !== "user") throw new ApiError("not_found", `user '${hideIds(username)}' not found`);
       unwrap(await namespaceStub(c.env, org).addMember(username));
       await namespaceStub(c.env, username).recordMembership(org, true);
       return c.json({ organization: org, username }, 201);

@@ -3,7 +3,7 @@ import type { AppEnv } from "../app";
 import { tokenNamespace } from "../domain/agent";
 import { namespaceNameProblem } from "../domain/names";
 import { namespaceStub } from "../durable-objects/namespace";
-import { SOCKET_DOORS } from "../durable-objects/namespace/sockets";
+import { AGENT_HEADERS, SOCKET_DOORS } from "../durable-objects/namespace/sockets";
 import { bearerToken } from "../http/credentials";
 import { ApiError } from "../http/errors";
 
@@ -30,7 +30,12 @@ export function registerAgentConnectRoutes(app: OpenAPIHono<AppEnv>): void {
       throw new ApiError("unauthorized", "send Authorization: Bearer <agent token> (dca_...)", REALM);
     }
     const answer = await namespaceStub(c.env, ns).fetch(`https://namespace.internal${SOCKET_DOORS.agent}`, {
-      headers: { upgrade: "websocket", "x-agent-token": token },
+      // The edge sets CF-Connecting-IP; members see it on the agent, to tell a thief's connection from theirs.
+      headers: {
+        upgrade: "websocket",
+        [AGENT_HEADERS.token]: token,
+        [AGENT_HEADERS.address]: c.req.header("cf-connecting-ip") ?? "",
+      },
     });
     if (answer.status !== 101 || !answer.webSocket) {
       throw new ApiError("unauthorized", "unknown or revoked agent token", REALM);

@@ -106,6 +106,29 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>): void {
   dual(
     app,
     {
+      method: "post",
+      subsystem: "agent",
+      path: "/agent/{uuid}/token/",
+      tags,
+      operationId: "rotateAgentToken",
+      summary:
+        "Give an agent a new token, shown in this answer only; the old one is refused, and its connection closed, from this answer on",
+      request: { params: AgentParam },
+      responses: {
+        201: jsonResponse("The agent and its new token", NewAgentObject),
+        ...errorResponses(401, 403, 404),
+      },
+    },
+    async (c) => {
+      const ns = askedNamespace(c);
+      const { uuid } = c.req.valid("param");
+      return c.json(unwrap(await namespaceStub(c.env, ns).rotateAgentToken(c.get("user"), ns, uuid)), 201);
+    },
+  );
+
+  dual(
+    app,
+    {
       method: "delete",
       subsystem: "agent",
       path: "/agent/{uuid}/",

@@ -118,7 +118,11 @@ export type AgentJson = {
   orchestrator: string | null;
   engine_version: string | null;
   node_id: string | null;
+  address: string | null;
+  replaced_at: string | null;
+  replacement: { previous: AgentEndpoint; current: AgentEndpoint } | null;
 };
+export type AgentEndpoint = { address: string | null; node_id: string | null };
 /** The answer to an agent's create: the agent and its token, shown this once. */
 export type NewAgentJson = AgentJson & { token: string };
 

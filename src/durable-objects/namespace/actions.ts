@@ -14,6 +14,7 @@ import { fail, ok, type Result } from "../../domain/result";
 import { type ServiceRow, serviceUri } from "../../domain/service";
 import { streamEvent } from "../../domain/stream-event";
 import { quote } from "../../domain/text";
+import { ACTION_LOG_BUDGET, ActionLogs, byteLength } from "./action-logs";
 import { headOf, OPEN_STATES_SQL, releaseHead } from "./dispatch";
 import { atLeast, atMost, equals, selectPage, startsWith } from "./listing";
 import type { Scheduler } from "./scheduler";
@@ -41,6 +42,8 @@ export type NewAction = {
  * lets the next action of their service go.
  */
 export class Actions {
+  private readonly logs: ActionLogs;
+
   constructor(
     private readonly sql: SqlStorage,
     private readonly ns: () => string,
@@ -48,7 +51,9 @@ export class Actions {
     /** How long a claimed action may take to start before the alarm hands it out again. */
     private readonly leaseMs: () => number,
     private readonly streams: Publisher,
-  ) {}
+  ) {
+    this.logs = new ActionLogs(sql);
+  }
 
   row(uuid: string): ActionRow | undefined {
     return this.sql.exec<ActionRow>("SELECT * FROM actions WHERE uuid = ?", uuid).toArray()[0];
@@ -117,19 +122,81 @@ export class Actions {
     });
   }
 
-  /** Adds a line to an action's log (and, when given, makes `error` its last error). */
+  /**
+   * Adds a line to an action's log whatever its budget (and, when given,
+   * makes `error` its last error): for the lines that tell how the action
+   * went, which are few. `extra` sets more columns in the same write.
+   */
   appendLog(uuid: string, line: string, error: string | null, extra?: { sets: string; args: SqlStorageValue[] }): void {
-    this.sql.exec(
-      `UPDATE actions SET logs = CASE WHEN logs = '' THEN ? ELSE logs || char(10) || ? END,
-         last_error = COALESCE(?, last_error), touched_at = ?${extra ? `, ${extra.sets}` : ""} WHERE uuid = ?`,
-      line,
-      line,
-      error,
-      Date.now(),
-      ...(extra?.args ?? []),
-      uuid,
-    );
+    const row = this.sql
+      .exec<{ log_lines: number }>(
+        `UPDATE actions SET log_lines = log_lines + 1, log_bytes = log_bytes + ?, last_error = COALESCE(?, last_error),
+           touched_at = ?${extra ? `, ${extra.sets}` : ""} WHERE uuid = ? RETURNING log_lines`,
+        byteLength(line),
+        error,
+        Date.now(),
+        ...(extra?.args ?? []),
+        uuid,
+      )
+      .toArray()[0];
+    if (!row) return;
+    this.logs.insert(uuid, row.log_lines, line);
     this.streams.logLine(uuid, line);
+  }
+
+  /**
+   * Adds an optional line (an agent's, a late report, a joined call) if the
+   * log's budget allows it; past the budget it is counted as dropped.
+   * Returns whether it was written.
+   */
+  appendWithinBudget(uuid: string, line: string): boolean {
+    const bytes = byteLength(line);
+    const row = this.sql
+      .exec<{ log_lines: number }>(
+        `UPDATE actions SET log_lines = log_lines + 1, log_bytes = log_bytes + ?, touched_at = ?
+         WHERE uuid = ? AND log_lines < ? AND log_bytes + ? <= ? RETURNING log_lines`,
+        bytes,
+        Date.now(),
+        uuid,
+        ACTION_LOG_BUDGET.lines,
+        bytes,
+        ACTION_LOG_BUDGET.bytes,
+      )
+      .toArray()[0];
+    if (!row) {
+      this.dropped(uuid);
+      return false;
+    }
+    this.logs.insert(uuid, row.log_lines, line);
+    this.streams.logLine(uuid, line);
+    return true;
+  }
+
+  /** Counts a line that was not written, and returns how many were so far. */
+  countDropped(uuid: string): number {
+    const row = this.sql
+      .exec<{ log_dropped: number }>(
+        "UPDATE actions SET log_dropped = log_dropped + 1 WHERE uuid = ? RETURNING log_dropped",
+        uuid,
+      )
+      .toArray()[0];
+    return row?.log_dropped ?? 0;
+  }
+
+  /** A line past the budget: counted; the first one of an action says so in its log. */
+  private dropped(uuid: string): void {
+    if (this.countDropped(uuid) !== 1) return;
+    const { lines, bytes } = ACTION_LOG_BUDGET;
+    this.appendLog(
+      uuid,
+      `${new Date().toISOString()} this log reached its budget (${lines} lines or ${bytes / 1024} KiB): later lines from agents, late reports and joined calls are dropped and counted`,
+      null,
+    );
+  }
+
+  /** The last `count` lines of an action's log, oldest first. */
+  logTail(uuid: string, count: number): string[] {
+    return this.logs.tail(uuid, count);
   }
 
   /**
@@ -144,15 +211,28 @@ export class Actions {
     claimNext = false,
   ): string | null {
     const now = Date.now();
-    if (reason) this.appendLog(a.uuid, `${new Date(now).toISOString()} ${reason}`, reason);
-    this.sql.exec(
-      "UPDATE actions SET state = ?, end_at = ?, dispatch = 'done', due_at = NULL, attempt_started_at = NULL WHERE uuid = ?",
-      state,
-      now,
-      a.uuid,
-    );
+    // The action ends first: nothing about its log may keep it, and its service, from going on.
+    const ended = this.sql
+      .exec<{ log_dropped: number }>(
+        `UPDATE actions SET state = ?, end_at = ?, dispatch = 'done', due_at = NULL, attempt_started_at = NULL,
+           last_error = COALESCE(?, last_error) WHERE uuid = ? RETURNING log_dropped`,
+        state,
+        now,
+        reason,
+        a.uuid,
+      )
+      .toArray()[0];
     const claimed = releaseHead(this.sql, a.service_uuid, now, claimNext ? { leaseMs: this.leaseMs() } : null);
     this.scheduler.reschedule();
+    try {
+      if (reason) this.appendLog(a.uuid, `${new Date(now).toISOString()} ${reason}`, null);
+      if (ended?.log_dropped) {
+        const dropped = `${ended.log_dropped} line(s) were not written: past the log's budgets, or repeats of a late report`;
+        this.appendLog(a.uuid, `${new Date(now).toISOString()} ${dropped}`, null);
+      }
+    } catch {
+      // A line that cannot be written is lost; the action has ended all the same.
+    }
     this.changed(a.uuid);
     this.streams.finished(a.uuid);
     return claimed;

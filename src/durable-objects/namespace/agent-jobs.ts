@@ -1,8 +1,15 @@
 import { type ActionRow, FINISHED_STATES } from "../../domain/action";
-import { type AgentJob, type AgentMessage, MAX_PROGRESS_LINES } from "../../domain/agent-protocol";
+import {
+  type AgentJob,
+  type AgentMessage,
+  DELIVERY_LOG_BUDGET,
+  firstProblem,
+  Observed,
+} from "../../domain/agent-protocol";
 import type { ServiceRow } from "../../domain/service";
 import { quote } from "../../domain/text";
 import { type AgentTargetView, agentTargetOf } from "../../targets/agent";
+import { byteLength } from "./action-logs";
 import type { Actions } from "./actions";
 import type { JobsDesk } from "./agent-links";
 import type { Agents } from "./agents";
@@ -25,6 +32,14 @@ export const ACK_MS = 10_000;
 /** Past the convergence deadline, how long the agent has to send its report. */
 export const REPORT_MARGIN_MS = 30_000;
 
+/**
+ * The hard end of an action of an agent target, from when it is first
+ * offered: the wait for the agent, then every delivery it may have, each
+ * with the longest it may take. No message of the agent moves it.
+ */
+export const hardEndMs = (s: AgentJobSettings): number =>
+  s.waitMs + s.maxDeliveries * (ACK_MS + s.convergeSeconds * 1000 + REPORT_MARGIN_MS);
+
 type JobRow = {
   action_uuid: string;
   agent_uuid: string;
@@ -32,7 +47,16 @@ type JobRow = {
   /** The reason last logged for the wait. */
   waiting_note: string | null;
   applied: number;
-  progress_lines: number;
+  /** Whether the current delivery was acknowledged: only the first ack sets its deadline. */
+  acked: number;
+  /** What the agent wrote to the log during the current delivery, and what was dropped past its budget. */
+  delivery_lines: number;
+  delivery_bytes: number;
+  delivery_dropped: number;
+  /** Reports of other deliveries than the current one: the first is logged, the others counted. */
+  stale_reports: number;
+  /** The action's hard end (hardEndMs after it was first offered). */
+  ends_at: number;
 };
 
 /** The modules whose tables an agent's job reads and writes. */
@@ -165,7 +189,13 @@ export class AgentJobs implements JobsDesk {
       this.forget(uuid);
       return;
     }
-    const job = this.jobRow(uuid, target.agent);
+    const job = this.jobRow(uuid, target.agent, now);
+    if (now >= job.ends_at) {
+      const minutes = Math.round(hardEndMs(this.settings()) / 60_000);
+      this.actions.finish(a, "Failed", `the operation did not finish within ${minutes} min (its hard end)`);
+      this.forget(uuid);
+      return;
+    }
     const agent = this.agents.row(target.agent);
     const ws = agent ? this.links.socketOf(agent.uuid) : null;
     const name = agent ? `agent '${agent.name}'` : `agent ${target.agent}`;
@@ -174,7 +204,9 @@ export class AgentJobs implements JobsDesk {
       this.wait(a, job, name, why, now);
       return;
     }
-    if (a.attempt_started_at !== null && !force && a.attempts >= this.settings().maxDeliveries) {
+    if (a.attempts >= this.settings().maxDeliveries) {
+      // The last delivery may still report; a new connection does not earn another.
+      if (a.attempt_started_at !== null && (a.due_at ?? 0) > now) return;
       this.actions.finish(a, "Failed", `${name} did not report on the operation after ${a.attempts} deliveries`);
       this.forget(uuid);
       return;
@@ -182,47 +214,101 @@ export class AgentJobs implements JobsDesk {
     this.deliver(a, svc, target, job, name, ws, now);
   }
 
-  /** A message about a job, from the agent `agentUuid`; one about a job it does not hold is ignored. */
-  received(agentUuid: string, agentName: string, m: AgentMessage, now: number): void {
+  /**
+   * A message about a job, from the agent `agentUuid`; one about a job it
+   * does not hold is ignored. Returns a problem to tell the agent, or null.
+   */
+  received(agentUuid: string, agentName: string, m: AgentMessage, now: number): string | null {
     const job = this.sql
       .exec<JobRow>("SELECT * FROM agent_jobs WHERE action_uuid = ? AND agent_uuid = ?", m.action, agentUuid)
       .toArray()[0];
     const a = job && this.actions.row(m.action);
-    if (!job || !a || FINISHED_STATES.includes(a.state) || a.attempt_started_at === null) return;
+    if (!job || !a || FINISHED_STATES.includes(a.state) || a.attempt_started_at === null) return null;
     if (m.type === "ack") {
-      if (m.attempt !== a.attempts) return;
-      const reportBy = now + this.settings().convergeSeconds * 1000 + REPORT_MARGIN_MS;
+      // Only the first ack of a delivery sets its deadline: acking again cannot hold the action open.
+      if (m.attempt !== a.attempts || job.acked === 1) return null;
+      const reportBy = Math.min(now + this.settings().convergeSeconds * 1000 + REPORT_MARGIN_MS, job.ends_at);
       this.sql.exec("UPDATE actions SET due_at = ? WHERE uuid = ?", reportBy, a.uuid);
+      this.sql.exec("UPDATE agent_jobs SET acked = 1 WHERE action_uuid = ?", a.uuid);
       this.scheduler.reschedule();
     } else if (m.type === "applied") {
       this.sql.exec("UPDATE agent_jobs SET applied = 1 WHERE action_uuid = ?", a.uuid);
     } else if (m.type === "progress") {
-      if (job.progress_lines >= MAX_PROGRESS_LINES) return;
       // What an agent says is written as a JSON string literal: one line, whatever it holds.
-      this.actions.appendLog(a.uuid, `${new Date(now).toISOString()} agent '${agentName}': ${quote(m.line)}`, null);
-      this.sql.exec("UPDATE agent_jobs SET progress_lines = progress_lines + 1 WHERE action_uuid = ?", a.uuid);
+      this.agentLine(a, `${new Date(now).toISOString()} agent '${agentName}': ${quote(m.line)}`);
+    } else if (m.attempt !== a.attempts) {
+      this.staleReport(a, job, m, now);
     } else {
-      this.report(a, m, now);
+      return this.report(a, m, now);
     }
+    return null;
   }
 
   /**
    * The agent's verdict: Success means the orchestrator converged. The
-   * registry then shows what the orchestrator reported, and the service's
-   * next action goes out at once.
+   * registry then shows what the orchestrator reported (checked as a user's
+   * values are; refused, it changes nothing), and the service's next action
+   * goes out at once.
    */
-  private report(a: ActionRow, m: Extract<AgentMessage, { type: "report" }>, now: number): void {
-    const current = m.attempt === a.attempts;
-    this.attempts.finish(
-      a.uuid,
-      m.attempt,
-      { result: m.result, detail: quote(m.detail), durationMs: now - (a.attempt_started_at ?? now) },
-      false,
-    );
-    if (!current) return;
-    if (m.observed) this.services.mirror(a.service_uuid, m.observed);
+  private report(a: ActionRow, m: Extract<AgentMessage, { type: "report" }>, now: number): string | null {
+    const observed = m.observed === null ? null : Observed.safeParse(m.observed);
+    const problem =
+      observed && !observed.success ? `report refused its observed state: ${firstProblem(observed.error)}` : null;
+    if (problem) this.agentLine(a, `${new Date(now).toISOString()} the agent's ${problem}`);
+    const durationMs = now - (a.attempt_started_at ?? now);
+    this.attempts.finish(a.uuid, m.attempt, { result: m.result, detail: quote(m.detail), durationMs }, false);
+    if (observed?.success) this.services.mirror(a.service_uuid, observed.data);
     this.forget(a.uuid);
     this.offerHead(a.service_uuid, now);
+    return problem;
+  }
+
+  /** A report of another delivery than the current one changes nothing: the first is logged, the rest counted. */
+  private staleReport(a: ActionRow, job: JobRow, m: Extract<AgentMessage, { type: "report" }>, now: number): void {
+    this.sql.exec("UPDATE agent_jobs SET stale_reports = stale_reports + 1 WHERE action_uuid = ?", a.uuid);
+    if (job.stale_reports > 0) {
+      this.actions.countDropped(a.uuid);
+      return;
+    }
+    this.agentLine(
+      a,
+      `${new Date(now).toISOString()} attempt ${m.attempt}: ${quote(m.detail)} [a report of delivery ${m.attempt}, not of the current one (${a.attempts}); ignored, and later ones are only counted]`,
+    );
+  }
+
+  /**
+   * Writes a line the agent caused, within the budget of the current
+   * delivery and the action's; past the delivery's, it is dropped, said once.
+   */
+  private agentLine(a: ActionRow, line: string): void {
+    const bytes = byteLength(line);
+    const { lines, bytes: most } = DELIVERY_LOG_BUDGET;
+    const within = this.sql
+      .exec(
+        `UPDATE agent_jobs SET delivery_lines = delivery_lines + 1, delivery_bytes = delivery_bytes + ?
+         WHERE action_uuid = ? AND delivery_lines < ? AND delivery_bytes + ? <= ? RETURNING 1`,
+        bytes,
+        a.uuid,
+        lines,
+        bytes,
+        most,
+      )
+      .toArray();
+    if (within.length > 0) {
+      this.actions.appendWithinBudget(a.uuid, line);
+      return;
+    }
+    const first = this.sql
+      .exec<{ delivery_dropped: number }>(
+        "UPDATE agent_jobs SET delivery_dropped = delivery_dropped + 1 WHERE action_uuid = ? RETURNING delivery_dropped",
+        a.uuid,
+      )
+      .one().delivery_dropped;
+    this.actions.countDropped(a.uuid);
+    if (first === 1) {
+      const why = `delivery ${a.attempts}: the agent's lines past ${lines} lines or ${most / 1024} KiB are dropped and counted`;
+      this.actions.appendLog(a.uuid, `${new Date().toISOString()} ${why}`, null);
+    }
   }
 
   private deliver(
@@ -244,10 +330,11 @@ export class AgentJobs implements JobsDesk {
     const line = `${new Date(now).toISOString()} sent to ${name} (delivery ${attempt})`;
     this.actions.appendLog(a.uuid, line, null, {
       sets: `state = 'In progress', attempts = ?, attempt_started_at = ?, new_target = ?, dispatch = 'queued', due_at = ?`,
-      args: [attempt, now, newTarget, now + ACK_MS],
+      args: [attempt, now, newTarget, Math.min(now + ACK_MS, job.ends_at)],
     });
     this.sql.exec(
-      "UPDATE agent_jobs SET waiting_since = NULL, waiting_note = NULL, progress_lines = 0 WHERE action_uuid = ?",
+      `UPDATE agent_jobs SET waiting_since = NULL, waiting_note = NULL, acked = 0, delivery_lines = 0,
+         delivery_bytes = 0, delivery_dropped = 0 WHERE action_uuid = ?`,
       a.uuid,
     );
     const message: AgentJob = {
@@ -282,9 +369,10 @@ export class AgentJobs implements JobsDesk {
     }
     const sets = "attempt_started_at = NULL, dispatch = 'ready', due_at = ?";
     const note = `waiting for ${name} ${why}`;
+    const due = Math.min(since + waitMs, job.ends_at);
     if (job.waiting_note !== note) {
       // Said once per reason, not on every offer.
-      this.actions.appendLog(a.uuid, `${new Date(now).toISOString()} ${note}`, null, { sets, args: [since + waitMs] });
+      this.actions.appendLog(a.uuid, `${new Date(now).toISOString()} ${note}`, null, { sets, args: [due] });
       this.sql.exec(
         "UPDATE agent_jobs SET waiting_since = ?, waiting_note = ? WHERE action_uuid = ?",
         since,
@@ -292,19 +380,21 @@ export class AgentJobs implements JobsDesk {
         a.uuid,
       );
     } else {
-      this.sql.exec(`UPDATE actions SET ${sets} WHERE uuid = ?`, since + waitMs, a.uuid);
+      this.sql.exec(`UPDATE actions SET ${sets} WHERE uuid = ?`, due, a.uuid);
     }
     this.scheduler.reschedule();
   }
 
-  /** The job row of an action for the agent its service targets now (a new target moves it). */
-  private jobRow(uuid: string, agentUuid: string): JobRow {
+  /** The job row of an action for the agent its service targets now (a new target moves it, not its end). */
+  private jobRow(uuid: string, agentUuid: string, now: number): JobRow {
     return this.sql
       .exec<JobRow>(
-        `INSERT INTO agent_jobs (action_uuid, agent_uuid) VALUES (?, ?)
-         ON CONFLICT (action_uuid) DO UPDATE SET agent_uuid = excluded.agent_uuid RETURNING *`,
+        `INSERT INTO agent_jobs (action_uuid, agent_uuid, ends_at) VALUES (?, ?, ?)
+         ON CONFLICT (action_uuid) DO UPDATE SET agent_uuid = excluded.agent_uuid,
+           ends_at = COALESCE(agent_jobs.ends_at, excluded.ends_at) RETURNING *`,
         uuid,
         agentUuid,
+        now + hardEndMs(this.settings()),
       )
       .one();
   }

@@ -1,6 +1,7 @@
 import {
   type AgentFilters,
   type AgentJson,
+  type AgentReplacement,
   type AgentReport,
   type AgentRow,
   MAX_AGENTS_PER_NAMESPACE,
@@ -48,22 +49,47 @@ export class Agents {
       .toArray();
   }
 
-  /** A connection of the agent was accepted. */
-  connected(uuid: string, now: number): void {
-    this.sql.exec("UPDATE agents SET connected_since = ?, last_seen = ? WHERE uuid = ?", now, now, uuid);
+  /** The namespace's name. */
+  namespace(): string {
+    return this.ns();
   }
 
-  /** The agent's last connection ended, its last sign at `at` (once: a reaped connection closes later). */
-  disconnected(uuid: string, at: number): void {
+  /**
+   * A connection of the agent said hello: it is the agent now, with what it
+   * reported, where it came from, and whom it replaced (kept until the next replacement).
+   */
+  welcomed(
+    uuid: string,
+    report: AgentReport,
+    address: string | null,
+    replaced: AgentReplacement | null,
+    now: number,
+  ): void {
     this.sql.exec(
-      "UPDATE agents SET connected_since = NULL, last_seen = ? WHERE uuid = ? AND connected_since IS NOT NULL",
-      at,
+      `UPDATE agents SET connected_since = ?, last_seen = ?, report = ?, address = ?, replaced = COALESCE(?, replaced)
+       WHERE uuid = ?`,
+      now,
+      now,
+      JSON.stringify(report),
+      address,
+      replaced ? JSON.stringify(replaced) : null,
       uuid,
     );
   }
 
-  reported(uuid: string, report: AgentReport, now: number): void {
-    this.sql.exec("UPDATE agents SET report = ?, last_seen = ? WHERE uuid = ?", JSON.stringify(report), now, uuid);
+  /**
+   * The agent's last connection ended, its last sign at `at`. Returns whether
+   * it was connected (once: a reaped connection closes later).
+   */
+  disconnected(uuid: string, at: number): boolean {
+    const rows = this.sql
+      .exec(
+        "UPDATE agents SET connected_since = NULL, last_seen = ? WHERE uuid = ? AND connected_since IS NOT NULL RETURNING 1",
+        at,
+        uuid,
+      )
+      .toArray();
+    return rows.length > 0;
   }
 
   seen(uuid: string, now: number): void {
@@ -123,6 +149,16 @@ export class Agents {
     return ok(this.json(this.row(uuid) as AgentRow));
   }
 
+  /** Gives an agent a new token, shown once: the old one is refused from this moment on. */
+  async rotateToken(uuid: string): Promise<Result<AgentJson & { token: string }>> {
+    const token = newAgentToken(this.ns());
+    const hash = await sha256Hex(token);
+    // Read after the await, with no await before the write: the agent may have been deleted meanwhile.
+    if (!this.row(uuid)) return AGENT_NOT_FOUND;
+    this.sql.exec("UPDATE agents SET token_hash = ? WHERE uuid = ?", hash, uuid);
+    return ok({ ...this.json(this.row(uuid) as AgentRow), token });
+  }
+
   /** Deletes an agent: its token is refused from this moment on. */
   remove(uuid: string): Result<AgentJson> {
     const row = this.row(uuid);
@@ -144,7 +180,7 @@ export class Agents {
     if (!agent) {
       return fail(
         "bad_request",
-        `target.agent: this namespace has no agent '${target.agent}'; create one first (POST /api/agent/v1/agent/)`,
+        "target.agent: this namespace has no agent by that name or uuid; create one first (POST /api/agent/v1/agent/)",
       );
     }
     return ok({ ...input, target_public: { ...target, agent: agent.uuid } });

@@ -1,6 +1,14 @@
 import { digestsEqual, randomHex, sha256Hex } from "../../domain/crypto";
 import { rfc1123 } from "../../domain/dates";
 import { newUuid } from "../../domain/ids";
+import { fail, ok, type Result } from "../../domain/result";
+
+/**
+ * Keys a user may hold at once. Keys are self-service, and each one brings its
+ * own allowance of streams: without a bound, one member could hold enough keys
+ * to take every stream of an organization.
+ */
+export const MAX_API_KEYS_PER_USER = 10;
 
 /**
  * A user's API keys, in its namespace object. A key is 160 random bits, shown
@@ -24,10 +32,18 @@ const keyJson = (r: KeyRow): ApiKeyJson => ({
   resource_uri: `/api/account/v1/apikey/${r.uuid}/`,
 });
 
-export async function insertKey(sql: SqlStorage, label: string): Promise<ApiKeyJson & { key: string }> {
+export async function insertKey(sql: SqlStorage, label: string): Promise<Result<ApiKeyJson & { key: string }>> {
   const key = randomHex(20);
-  const row: KeyRow = { uuid: newUuid(), label, created_at: Date.now(), last_used_at: null };
   const keyHash = await sha256Hex(key);
+  // Counted after the await, with no await before the insert: other creates may run during one.
+  const count = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM api_keys").one().n;
+  if (count >= MAX_API_KEYS_PER_USER) {
+    return fail(
+      "quota_exceeded",
+      `a user may hold at most ${MAX_API_KEYS_PER_USER} API keys; revoke one (DELETE /api/account/v1/apikey/<uuid>/) before creating another`,
+    );
+  }
+  const row: KeyRow = { uuid: newUuid(), label, created_at: Date.now(), last_used_at: null };
   sql.exec(
     "INSERT INTO api_keys (uuid, label, key_hash, created_at) VALUES (?, ?, ?, ?)",
     row.uuid,
@@ -35,7 +51,7 @@ export async function insertKey(sql: SqlStorage, label: string): Promise<ApiKeyJ
     keyHash,
     row.created_at,
   );
-  return { ...keyJson(row), key };
+  return ok({ ...keyJson(row), key });
 }
 
 export function listKeys(sql: SqlStorage): ApiKeyJson[] {

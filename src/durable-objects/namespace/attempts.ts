@@ -92,7 +92,8 @@ export class Attempts {
     const stale = attempt !== a.attempts || a.attempt_started_at === null;
     const line = `${new Date(now).toISOString()} attempt ${attempt}: ${report.detail} (${report.durationMs} ms)${stale ? " [reported after the attempt was presumed lost; ignored]" : ""}`;
     if (stale) {
-      this.actions.appendLog(uuid, line, null);
+      // Whoever reports may report again and again: these lines count against the log's budget.
+      this.actions.appendWithinBudget(uuid, line);
       return null;
     }
     const settings = this.settings();

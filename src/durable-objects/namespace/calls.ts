@@ -98,10 +98,10 @@ function joinPending(sql: SqlStorage, actions: Actions, { trigger, service, now 
   if (!joinable) return null;
   sql.exec("UPDATE actions SET joined_calls = joined_calls + 1 WHERE uuid = ?", joinable);
   const joined = actions.row(joinable) as ActionRow;
-  actions.appendLog(
+  // Calls are rate-limited, yet an action may wait long: these lines count against the log's budget.
+  actions.appendWithinBudget(
     joinable,
     `${new Date(now).toISOString()} a call to trigger ${quote(trigger.name)} joined this pending ${op.action} (${joined.joined_calls} joined)`,
-    null,
   );
   return actions.row(joinable) as ActionRow;
 }

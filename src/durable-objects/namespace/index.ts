@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { config } from "../../config";
 import type { ActionFilters, ActionJson, CallerActionJson, RequestMeta } from "../../domain/action";
 import type { AgentFilters, AgentJson } from "../../domain/agent";
-import { type LogMessage, tailMessages } from "../../domain/log-lines";
+import { type LogMessage, logMessages } from "../../domain/log-lines";
 import type { NamespaceInfo, NamespaceKind } from "../../domain/namespace";
 import type { Listing, Page } from "../../domain/pagination";
 import { andThen, fail, ok, type Result } from "../../domain/result";
@@ -98,7 +98,10 @@ export class NamespaceObject extends DurableObject<Env> {
 
   destroy(kind: NamespaceKind): Result<{ memberships: string[]; members: string[] }> {
     const destroyed = this.r.members.destroy(kind);
-    if (destroyed.ok) this.r.links.dropAll();
+    if (destroyed.ok) {
+      this.r.links.dropAll();
+      this.r.streams.closeAll();
+    }
     return destroyed;
   }
 
@@ -125,7 +128,7 @@ export class NamespaceObject extends DurableObject<Env> {
 
   async createApiKey(label: string): Promise<Result<ApiKeyJson & { key: string }>> {
     if (this.r.members.namespace()?.kind !== "user") return fail("not_found", "user not found");
-    return ok(await insertKey(this.sql, label));
+    return insertKey(this.sql, label);
   }
 
   listApiKeys(): ApiKeyJson[] {
@@ -287,7 +290,7 @@ export class NamespaceObject extends DurableObject<Env> {
   actionLogs(caller: string, asked: string, uuid: string, tail: number): Result<LogMessage[]> {
     return this.as(caller, asked, () => {
       const a = this.r.actions.row(uuid);
-      return a ? ok(tailMessages(a.logs, tail, a.touched_at)) : ACTION_NOT_FOUND;
+      return a ? ok(logMessages(this.r.actions.logTail(a.uuid, tail), a.touched_at)) : ACTION_NOT_FOUND;
     });
   }
 
@@ -308,7 +311,7 @@ export class NamespaceObject extends DurableObject<Env> {
 
   listAgents(caller: string, asked: string, filters: AgentFilters, page: Page): Result<Listing<AgentJson>> {
     return this.as(caller, asked, () => {
-      this.r.links.reap(Date.now());
+      this.reapLinks();
       return ok(this.r.agents.list(filters, page));
     });
   }
@@ -319,13 +322,32 @@ export class NamespaceObject extends DurableObject<Env> {
 
   getAgent(caller: string, asked: string, uuid: string): Result<AgentJson> {
     return this.as(caller, asked, () => {
-      this.r.links.reap(Date.now());
+      this.reapLinks();
       return this.r.agents.get(uuid);
     });
   }
 
+  /**
+   * Replaces an agent's token: the old one is refused from this answer on
+   * and its connection closed; the agent keeps its jobs and services.
+   */
+  async rotateAgentToken(caller: string, asked: string, uuid: string): Promise<Result<AgentJson & { token: string }>> {
+    const denied = this.r.members.denied(caller, asked);
+    if (denied) return denied;
+    const rotated = await this.r.agents.rotateToken(uuid);
+    if (rotated.ok) this.r.links.drop(uuid, CLOSE.rotated);
+    return rotated;
+  }
+
   updateAgent(caller: string, asked: string, uuid: string, changes: { name?: string }): Result<AgentJson> {
     return this.as(caller, asked, () => this.r.agents.update(uuid, changes));
+  }
+
+  /** Before agents are read: silent connections and those that never said hello are closed. */
+  private reapLinks(): void {
+    const now = Date.now();
+    this.r.links.reap(now);
+    this.r.links.reapUnwelcomed(now);
   }
 
   /** Deletes an agent: its connection is closed at once and its token refused from then on. */

@@ -40,7 +40,7 @@ export function buildRooms(ctx: DurableObjectState, env: () => Env, migrated: ()
   let links: AgentLinks | undefined;
   let agentJobs: AgentJobs | undefined;
   const agents = new Agents(sql, name, (uuid) => links?.lastPing(uuid) ?? null);
-  links = new AgentLinks(ctx, agents, () => agentJobs as AgentJobs);
+  links = new AgentLinks(ctx, agents, () => agentJobs as AgentJobs, streams);
   const leaseMs = () => config(env()).DISPATCH_LEASE_SECONDS * 1000;
   const actions = new Actions(sql, name, scheduler, leaseMs, streams);
   const attempts = new Attempts(sql, name, actions, services, scheduler, () => attemptSettings(config(env())));

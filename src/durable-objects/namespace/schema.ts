@@ -177,4 +177,38 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 8,
+    name: "action logs a line per row with budgets; agent deliveries with fixed deadlines; agent replacements",
+    sql: `
+      CREATE TABLE action_logs (
+        action_uuid TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        line TEXT NOT NULL,
+        PRIMARY KEY (action_uuid, n)
+      ) WITHOUT ROWID;
+      INSERT INTO action_logs (action_uuid, n, line)
+        WITH RECURSIVE split (action_uuid, n, line, rest) AS (
+          SELECT uuid, 0, '', logs || char(10) FROM actions WHERE logs != ''
+          UNION ALL
+          SELECT action_uuid, n + 1, substr(rest, 1, instr(rest, char(10)) - 1), substr(rest, instr(rest, char(10)) + 1)
+          FROM split WHERE rest != ''
+        )
+        SELECT action_uuid, n, line FROM split WHERE n > 0;
+      ALTER TABLE actions ADD COLUMN log_lines INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE actions ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE actions ADD COLUMN log_dropped INTEGER NOT NULL DEFAULT 0;
+      UPDATE actions SET log_bytes = length(CAST(logs AS BLOB)),
+        log_lines = (SELECT COUNT(*) FROM action_logs WHERE action_uuid = actions.uuid);
+      ALTER TABLE actions DROP COLUMN logs;
+      ALTER TABLE agent_jobs RENAME COLUMN progress_lines TO delivery_lines;
+      ALTER TABLE agent_jobs ADD COLUMN delivery_bytes INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE agent_jobs ADD COLUMN delivery_dropped INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE agent_jobs ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE agent_jobs ADD COLUMN stale_reports INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE agent_jobs ADD COLUMN ends_at INTEGER;
+      ALTER TABLE agents ADD COLUMN address TEXT;
+      ALTER TABLE agents ADD COLUMN replaced TEXT;
+    `,
+  },
 ];

@@ -1,5 +1,5 @@
 import { FINISHED_STATES } from "../../domain/action";
-import { DEFAULT_TAIL, tailMessages } from "../../domain/log-lines";
+import { DEFAULT_TAIL, logMessages } from "../../domain/log-lines";
 import type { EventFilters } from "../../domain/stream-event";
 import type { Actions } from "./actions";
 import type { AgentLinks } from "./agent-links";
@@ -24,6 +24,12 @@ export const STREAM_HEADERS = {
   tail: "x-stream-tail",
 } as const;
 
+/** What the Worker tells the object about an agent's connection. */
+export const AGENT_HEADERS = { token: "x-agent-token", address: "x-agent-address" } as const;
+
+/** The edge's word for the caller's address, kept only if it reads as one (it is shown to members). */
+const remoteAddress = (text: string): string | null => (/^[0-9A-Fa-f:.]{2,45}$/.test(text) ? text : null);
+
 export type SocketRooms = { links: AgentLinks; streams: Streams; members: Members; actions: Actions };
 
 /** Every refused upgrade is a 401 (the Python SDK re-dials for ever on any other status). */
@@ -37,7 +43,8 @@ export const refuseSocket = (error: string): Response => Response.json({ error }
 export async function openSocket(request: Request, r: SocketRooms): Promise<Response> {
   const door = new URL(request.url).pathname;
   const h = (name: string) => request.headers.get(name) ?? "";
-  if (door === SOCKET_DOORS.agent) return r.links.accept(h("x-agent-token"));
+  if (door === SOCKET_DOORS.agent)
+    return r.links.accept(h(AGENT_HEADERS.token), remoteAddress(h(AGENT_HEADERS.address)));
   const caller = { user: h(STREAM_HEADERS.user), keyHash: h(STREAM_HEADERS.key) };
   const denied = r.members.denied(caller.user, h(STREAM_HEADERS.namespace));
   if (denied) return refuseSocket(denied.message);
@@ -50,7 +57,7 @@ export async function openSocket(request: Request, r: SocketRooms): Promise<Resp
   const tail = Number(h(STREAM_HEADERS.tail)) || DEFAULT_TAIL;
   // A finished action has no line to come: its stream closes after the last one, follow or not.
   const follow = h(STREAM_HEADERS.follow) === "true" && !FINISHED_STATES.includes(a.state);
-  return r.streams.openLogs(caller, a.uuid, tailMessages(a.logs, tail, a.touched_at), follow);
+  return r.streams.openLogs(caller, a.uuid, logMessages(r.actions.logTail(a.uuid, tail), a.touched_at), follow);
 }
 
 function parseFilters(text: string): EventFilters {

@@ -1,8 +1,14 @@
 import { type LogMessage, logMessage } from "../../domain/log-lines";
 import { type EventFilters, eventMatches, type StreamEvent } from "../../domain/stream-event";
 
-/** Open streams (events and action logs) a namespace holds at most, and one API key at most. */
+/**
+ * Open streams (events and followed action logs) a namespace holds at most, one
+ * user in it at most (whatever keys they use), and one API key at most. The
+ * user's bound is what keeps one member from taking every slot of an
+ * organization: keys are self-service, so the key's bound alone does not.
+ */
 export const MAX_STREAMS_PER_NAMESPACE = 200;
+export const MAX_STREAMS_PER_USER = 40;
 export const MAX_STREAMS_PER_KEY = 20;
 
 /** Why the object closes a stream, for the client to read (4000–4999 are the application's). */
@@ -40,13 +46,20 @@ export class Streams {
     return ctx.getTags(ws).includes(STREAM);
   }
 
-  /** Why another stream may not open now, or null. */
+  /**
+   * Why another stream may not open now, naming the cap, or null. The user's
+   * cap is told first and the key's last: a refusal for the key then means
+   * another key of the caller's would be served.
+   */
   full(caller: StreamCaller): string | null {
+    if (this.ctx.getWebSockets(userTag(caller.user)).length >= MAX_STREAMS_PER_USER) {
+      return `per-user cap: you have ${MAX_STREAMS_PER_USER} streams open in this namespace, the most one user may hold with all their keys; close one first`;
+    }
     if (this.ctx.getWebSockets(STREAM).length >= MAX_STREAMS_PER_NAMESPACE) {
-      return `this namespace has ${MAX_STREAMS_PER_NAMESPACE} streams open; close one first`;
+      return `per-namespace cap: this namespace has ${MAX_STREAMS_PER_NAMESPACE} streams open, the most its members may hold together; close one first`;
     }
     if (this.ctx.getWebSockets(keyTag(caller.keyHash)).length >= MAX_STREAMS_PER_KEY) {
-      return `this API key has ${MAX_STREAMS_PER_KEY} streams open; close one first`;
+      return `per-key cap: this API key has ${MAX_STREAMS_PER_KEY} streams open, the most one key may hold; close one first or use another of your keys`;
     }
     return null;
   }
@@ -108,6 +121,11 @@ export class Streams {
   /** A member left, or an API key was revoked: its streams close now. */
   closeUser(user: string): void {
     for (const ws of this.ctx.getWebSockets(userTag(user))) close(ws, STREAM_CLOSE.revoked);
+  }
+
+  /** The namespace was deleted: every stream closes, with the streams' own code. */
+  closeAll(): void {
+    for (const ws of this.ctx.getWebSockets(STREAM)) close(ws, STREAM_CLOSE.namespaceDeleted);
   }
 
   closeKey(hash: string): void {

@@ -186,6 +186,9 @@ const ListMetaObject = z
 export const listOf = <T extends z.ZodType>(name: string, item: T) =>
   z.object({ meta: ListMetaObject, objects: z.array(item) }).openapi(name);
 
+const AgentEndpointObject = z
+  .object({ address: z.string().nullable(), node_id: z.string().nullable() })
+  .openapi("AgentEndpoint");
 const agentFields = {
   uuid: z.string(),
   name: z.string(),
@@ -198,6 +201,12 @@ const agentFields = {
   orchestrator: z.string().nullable().openapi({ description: "as its process reported on connecting" }),
   engine_version: z.string().nullable().openapi({ description: "as its process reported on connecting" }),
   node_id: z.string().nullable().openapi({ description: "as its process reported on connecting" }),
+  address: z.string().nullable().openapi({ description: "the remote address of its last connection, or null" }),
+  replaced_at: date("when a connection last took the place of another of this agent, or null"),
+  replacement: z
+    .object({ previous: AgentEndpointObject, current: AgentEndpointObject })
+    .nullable()
+    .openapi({ description: "where the replaced and the replacing connection came from, or null" }),
 };
 export const AgentObject = z.object(agentFields).openapi("Agent");
 export const NewAgentObject = z
