@@ -13,7 +13,7 @@ import { HttpResponse, http } from "msw";
 import { describe, expect, it } from "vitest";
 import type { AgentJob } from "../src/domain/agent-protocol";
 import type { NamespaceObject } from "../src/durable-objects/namespace";
-import { ACK_MS } from "../src/durable-objects/namespace/agent-jobs";
+import { ACK_MS } from "../src/durable-objects/namespace/agents/jobs";
 import { logsOf, readJson, sleep, WAIT, waitForState } from "./helpers/actions";
 import { connect } from "./helpers/agent-socket";
 import {

@@ -80,7 +80,8 @@ export function firstProblem(error: z.ZodError): string {
   const issue = error.issues[0];
   if (!issue) return "invalid message";
   const path = issue.path.join(".");
-  return issue.message.startsWith(path) || path === "" ? issue.message : `${path}: ${issue.message}`;
+  // The schemas' own messages name their field ("observed.image is not ..."); zod's defaults do not.
+  return path === "" || issue.message.includes(path) ? issue.message : `${path}: ${issue.message}`;
 }
 
 /** An operation pushed to an agent: the head action of one service. */

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { ActionKind, RequestMeta } from "./action";
 import { sha256Hex } from "./crypto";
 import { rfc1123 } from "./dates";
+import { hideIds } from "./ids";
 import { serviceUri } from "./service";
 import { refuseUnsafeText } from "./text";
 
@@ -55,7 +56,7 @@ export const TriggerCreate = z
         if (known) return known;
         ctx.addIssue({
           code: "custom",
-          message: `operation must be ${OPERATION_NAMES.join(" or ")}, not '${v.slice(0, 40)}'`,
+          message: `operation must be ${OPERATION_NAMES.join(" or ")}, not '${hideIds(v).slice(0, 40)}'`,
         });
         return z.NEVER;
       }),

@@ -1,4 +1,5 @@
 import { readAtMost } from "../domain/bytes";
+import { hideIds } from "../domain/ids";
 import { refuseCrossSite, refuseFormBody } from "./browser";
 import { ApiError } from "./errors";
 
@@ -95,7 +96,7 @@ function checkJsonObject(bytes: Uint8Array): void {
   if (where !== null) {
     throw new ApiError(
       "bad_request",
-      `invalid request body: ${where}: holds a lone UTF-16 surrogate (an unpaired \\uD800-\\uDFFF escape), ` +
+      `invalid request body: ${hideIds(where)}: holds a lone UTF-16 surrogate (an unpaired \\uD800-\\uDFFF escape), ` +
         "which is not text; send the character in UTF-8, or escaped as a surrogate pair",
     );
   }

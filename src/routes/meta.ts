@@ -1,5 +1,6 @@
 import { config } from "../config";
 import type { RequestMeta } from "../domain/action";
+import { hideIds } from "../domain/ids";
 import { ApiError } from "../http/errors";
 import { HOPS_HEADER, parseHops } from "../targets/loops";
 import type { Ctx } from "./common";
@@ -24,7 +25,7 @@ function inboundHops(c: Ctx): number {
   if (hops === null) {
     throw new ApiError(
       "bad_request",
-      `${HOPS_HEADER} must be a whole number of 0 or more, not '${(raw ?? "").slice(0, 20)}'`,
+      `${HOPS_HEADER} must be a whole number of 0 or more, not '${hideIds(raw ?? "").slice(0, 20)}'`,
     );
   }
   const limit = config(c.env).MAX_TARGET_HOPS;

@@ -28,7 +28,7 @@ export type AgentTargetView = z.infer<typeof View>;
 /**
  * A service run by an orchestrator next to one of the namespace's agents. The
  * namespace's object pushes each operation to the agent over its connection
- * and waits for its report (durable-objects/namespace/agent-jobs.ts): nothing
+ * and waits for its report (durable-objects/namespace/agents/jobs.ts): nothing
  * is sent from the Worker, so there is no secret and no attempt to perform
  * here. That the agent exists is checked by the object when the target is
  * set, which also replaces a name by the agent's uuid.

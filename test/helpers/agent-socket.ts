@@ -14,7 +14,7 @@ export function dial(token: string | null, headers: Record<string, string> = { u
 export async function connect(token: string) {
   const res = await dial(token);
   expect(res.status).toBe(101);
-  const { ws, messages, closed, until } = listen(res.webSocket as WebSocket);
+  const { ws, messages, parsed, closed, until } = listen(res.webSocket as WebSocket);
   const send = (message: Record<string, unknown>) => ws.send(JSON.stringify(message));
   /** The jobs received so far, parsed. */
   const jobs = () =>
@@ -32,5 +32,5 @@ export async function connect(token: string) {
     await until(() => jobs().length >= n, `job ${n}`);
     return jobs()[n - 1] as AgentJob;
   };
-  return { ws, messages, closed, until, send, jobs, hello, job };
+  return { ws, messages, parsed, closed, until, send, jobs, hello, job };
 }

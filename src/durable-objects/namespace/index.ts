@@ -11,7 +11,7 @@ import type { TriggerCall, TriggerFilters, TriggerJson } from "../../domain/trig
 import type { AttemptReport, BeginResult } from "../../targets/job";
 import { migrate } from "../migrations";
 import { ACTION_NOT_FOUND } from "./actions";
-import { CLOSE, PING, PONG } from "./agent-links";
+import { CLOSE, PING, PONG } from "./agents/links";
 import { type ApiKeyJson, authenticateKey, deleteKey, insertKey, listKeys } from "./api-keys";
 import { acceptCall } from "./calls";
 import { buildRooms, type Rooms } from "./rooms";
@@ -32,9 +32,7 @@ export type { ApiKeyJson } from "./api-keys";
  * writes, so each commits atomically.
  *
  * This class is the RPC surface only: each method checks access once and
- * delegates to the module that owns the tables (members.ts, api-keys.ts,
- * services.ts, triggers.ts, calls.ts, actions.ts, attempts.ts, scheduler.ts,
- * agents.ts).
+ * delegates to the module that owns the tables (rooms.ts wires them).
  */
 export class NamespaceObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -98,10 +96,8 @@ export class NamespaceObject extends DurableObject<Env> {
 
   destroy(kind: NamespaceKind): Result<{ memberships: string[]; members: string[] }> {
     const destroyed = this.r.members.destroy(kind);
-    if (destroyed.ok) {
-      this.r.links.dropAll();
-      this.r.streams.closeAll();
-    }
+    if (destroyed.ok) this.r.links.dropAll();
+    if (destroyed.ok) this.r.streams.closeAll();
     return destroyed;
   }
 
@@ -307,11 +303,11 @@ export class NamespaceObject extends DurableObject<Env> {
     });
   }
 
-  // ---- agents (see agents.ts) ----
+  // ---- agents (see agents/) ----
 
   listAgents(caller: string, asked: string, filters: AgentFilters, page: Page): Result<Listing<AgentJson>> {
     return this.as(caller, asked, () => {
-      this.reapLinks();
+      this.r.links.tidy(Date.now());
       return ok(this.r.agents.list(filters, page));
     });
   }
@@ -322,32 +318,20 @@ export class NamespaceObject extends DurableObject<Env> {
 
   getAgent(caller: string, asked: string, uuid: string): Result<AgentJson> {
     return this.as(caller, asked, () => {
-      this.reapLinks();
+      this.r.links.tidy(Date.now());
       return this.r.agents.get(uuid);
     });
   }
 
-  /**
-   * Replaces an agent's token: the old one is refused from this answer on
-   * and its connection closed; the agent keeps its jobs and services.
-   */
+  /** A new token for an agent (it keeps its jobs): the old one is refused, its connection closed, from now on. */
   async rotateAgentToken(caller: string, asked: string, uuid: string): Promise<Result<AgentJson & { token: string }>> {
-    const denied = this.r.members.denied(caller, asked);
-    if (denied) return denied;
-    const rotated = await this.r.agents.rotateToken(uuid);
+    const rotated = this.r.members.denied(caller, asked) ?? (await this.r.agents.rotateToken(uuid));
     if (rotated.ok) this.r.links.drop(uuid, CLOSE.rotated);
     return rotated;
   }
 
   updateAgent(caller: string, asked: string, uuid: string, changes: { name?: string }): Result<AgentJson> {
     return this.as(caller, asked, () => this.r.agents.update(uuid, changes));
-  }
-
-  /** Before agents are read: silent connections and those that never said hello are closed. */
-  private reapLinks(): void {
-    const now = Date.now();
-    this.r.links.reap(now);
-    this.r.links.reapUnwelcomed(now);
   }
 
   /** Deletes an agent: its connection is closed at once and its token refused from then on. */
@@ -362,11 +346,7 @@ export class NamespaceObject extends DurableObject<Env> {
     });
   }
 
-  /**
-   * An agent's connection (the only request that reaches this object over
-   * fetch: a WebSocket upgrade cannot travel over RPC). The Worker has checked
-   * the upgrade and the token's shape, and words every refusal itself.
-   */
+  /** Sockets (agents', streams'): an upgrade cannot travel over RPC. The Worker checked it and words refusals. */
   override async fetch(request: Request): Promise<Response> {
     if (!this.r.members.namespace()) return refuseSocket("no such namespace");
     return openSocket(request, this.r);

@@ -54,7 +54,7 @@ export class Members {
   /** Creates the namespace; names are unique across users and organizations. */
   claim(name: string, kind: NamespaceKind): Result<NamespaceInfo> {
     const existing = this.namespace();
-    if (existing) return fail("conflict", `the name '${name}' is already taken by a ${existing.kind}`);
+    if (existing) return fail("conflict", `the name '${hideIds(name)}' is already taken by a ${existing.kind}`);
     const created_at = Date.now();
     this.sql.exec("INSERT INTO namespace (id, name, kind, created_at) VALUES (1, ?, ?, ?)", name, kind, created_at);
     this.cached = { name, kind, created_at };
@@ -86,14 +86,14 @@ export class Members {
       username,
       Date.now(),
     ).rowsWritten;
-    if (inserted === 0) return fail("conflict", `'${username}' is already a member of '${ns.name}'`);
+    if (inserted === 0) return fail("conflict", `'${hideIds(username)}' is already a member of '${hideIds(ns.name)}'`);
     return ok({ username });
   }
 
   remove(username: string): Result<{ username: string }> {
     if (!this.namespace()) return fail("not_found", "organization not found");
     const removed = this.sql.exec("DELETE FROM members WHERE username = ?", username).rowsWritten;
-    if (removed === 0) return fail("not_found", `'${username}' is not a member`);
+    if (removed === 0) return fail("not_found", `'${hideIds(username)}' is not a member`);
     return ok({ username });
   }
 

@@ -1,8 +1,8 @@
 import { config } from "../../config";
 import { Actions } from "./actions";
-import { AgentJobs } from "./agent-jobs";
-import { AgentLinks } from "./agent-links";
-import { Agents } from "./agents";
+import { Agents } from "./agents/agents";
+import { AgentJobs } from "./agents/jobs";
+import { AgentLinks } from "./agents/links";
 import { Attempts } from "./attempts";
 import { Members } from "./members";
 import { Scheduler } from "./scheduler";

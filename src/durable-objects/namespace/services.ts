@@ -1,5 +1,6 @@
 import type { ActionRow } from "../../domain/action";
 import type { Observed } from "../../domain/agent-protocol";
+import { hideIds } from "../../domain/ids";
 import type { Listing, Page } from "../../domain/pagination";
 import { fail, ok, type Result } from "../../domain/result";
 import {
@@ -225,7 +226,7 @@ export class Services {
     if (except !== null && this.nameTaken(next.name, next.stack, except)) {
       return fail(
         "conflict",
-        `a service named '${next.name}' already exists${next.stack ? ` in stack '${next.stack}'` : ""}`,
+        `a service named '${hideIds(next.name)}' already exists${next.stack ? ` in stack '${hideIds(next.stack)}'` : ""}`,
       );
     }
     if (next.target_num_containers > next.max_num_containers) {

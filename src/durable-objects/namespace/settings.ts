@@ -1,5 +1,5 @@
 import type { Config } from "../../config";
-import type { AgentJobSettings } from "./agent-jobs";
+import type { AgentJobSettings } from "./agents/jobs";
 import type { AttemptSettings } from "./attempts";
 
 /**

@@ -2,7 +2,7 @@ import { FINISHED_STATES } from "../../domain/action";
 import { DEFAULT_TAIL, logMessages } from "../../domain/log-lines";
 import type { EventFilters } from "../../domain/stream-event";
 import type { Actions } from "./actions";
-import type { AgentLinks } from "./agent-links";
+import type { AgentLinks } from "./agents/links";
 import type { Members } from "./members";
 import type { Streams } from "./streams";
 

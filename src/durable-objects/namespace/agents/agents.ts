@@ -7,14 +7,14 @@ import {
   MAX_AGENTS_PER_NAMESPACE,
   newAgentToken,
   serializeAgent,
-} from "../../domain/agent";
-import { sha256Hex } from "../../domain/crypto";
-import { newUuid } from "../../domain/ids";
-import type { Listing, Page } from "../../domain/pagination";
-import { fail, ok, type Result } from "../../domain/result";
-import type { PublicTarget } from "../../domain/service";
-import { agentTargetOf } from "../../targets/agent";
-import { type Condition, equals, selectPage } from "./listing";
+} from "../../../domain/agent";
+import { sha256Hex } from "../../../domain/crypto";
+import { hideIds, newUuid } from "../../../domain/ids";
+import type { Listing, Page } from "../../../domain/pagination";
+import { fail, ok, type Result } from "../../../domain/result";
+import type { PublicTarget } from "../../../domain/service";
+import { agentTargetOf } from "../../../targets/agent";
+import { type Condition, equals, selectPage } from "../listing";
 
 export const AGENT_NOT_FOUND = fail("not_found", "Agent not found");
 
@@ -191,7 +191,7 @@ export class Agents {
   }
 
   private nameTaken(name: string) {
-    return fail("conflict", `an agent named '${name}' already exists`);
+    return fail("conflict", `an agent named '${hideIds(name)}' already exists`);
   }
 
   private json(row: AgentRow): AgentJson {

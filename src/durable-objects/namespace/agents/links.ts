@@ -1,9 +1,9 @@
-import { AGENT_SILENCE_MS, type AgentReplacement, agentUri, replacementNote } from "../../domain/agent";
-import { AgentMessage, firstProblem, Hello } from "../../domain/agent-protocol";
-import { sha256Hex } from "../../domain/crypto";
-import { streamEvent } from "../../domain/stream-event";
+import { AGENT_SILENCE_MS, type AgentReplacement, agentUri, replacementNote } from "../../../domain/agent";
+import { AgentMessage, firstProblem, Hello } from "../../../domain/agent-protocol";
+import { sha256Hex } from "../../../domain/crypto";
+import { streamEvent } from "../../../domain/stream-event";
+import { type Publisher, Streams } from "../streams";
 import type { Agents } from "./agents";
-import { type Publisher, Streams } from "./streams";
 
 /** Close codes of an agent's connection, for the agent to act on (4000–4999 are the application's). */
 export const CLOSE = {
@@ -132,8 +132,9 @@ export class AgentLinks {
     }
   }
 
-  /** Closes the connections that did not say hello in time. */
-  reapUnwelcomed(now: number): void {
+  /** Before agents are read: silent connections, and those that did not say hello in time, are closed. */
+  tidy(now: number): void {
+    this.reap(now);
     for (const ws of this.agentSockets()) {
       const a = attachment(ws);
       if (!a.hello && now - a.opened > HELLO_MS) close(ws, CLOSE.noHello);

@@ -1,22 +1,16 @@
-import { type ActionRow, FINISHED_STATES } from "../../domain/action";
-import {
-  type AgentJob,
-  type AgentMessage,
-  DELIVERY_LOG_BUDGET,
-  firstProblem,
-  Observed,
-} from "../../domain/agent-protocol";
-import type { ServiceRow } from "../../domain/service";
-import { quote } from "../../domain/text";
-import { type AgentTargetView, agentTargetOf } from "../../targets/agent";
-import { byteLength } from "./action-logs";
-import type { Actions } from "./actions";
-import type { JobsDesk } from "./agent-links";
+import { type ActionRow, FINISHED_STATES } from "../../../domain/action";
+import { type AgentJob, type AgentMessage, firstProblem, Observed } from "../../../domain/agent-protocol";
+import type { ServiceRow } from "../../../domain/service";
+import { quote } from "../../../domain/text";
+import { type AgentTargetView, agentTargetOf } from "../../../targets/agent";
+import type { Actions } from "../actions";
+import type { Attempts } from "../attempts";
+import { headOf } from "../dispatch";
+import type { Scheduler } from "../scheduler";
+import type { Services } from "../services";
 import type { Agents } from "./agents";
-import type { Attempts } from "./attempts";
-import { headOf } from "./dispatch";
-import type { Scheduler } from "./scheduler";
-import type { Services } from "./services";
+import { JobLog } from "./job-log";
+import type { JobsDesk } from "./links";
 
 export type AgentJobSettings = {
   /** How long an operation waits for its agent to connect before it fails. */
@@ -49,11 +43,7 @@ type JobRow = {
   applied: number;
   /** Whether the current delivery was acknowledged: only the first ack sets its deadline. */
   acked: number;
-  /** What the agent wrote to the log during the current delivery, and what was dropped past its budget. */
-  delivery_lines: number;
-  delivery_bytes: number;
-  delivery_dropped: number;
-  /** Reports of other deliveries than the current one: the first is logged, the others counted. */
+  /** Reports of other deliveries than the current one (job-log.ts, with the delivery's log budget). */
   stale_reports: number;
   /** The action's hard end (hardEndMs after it was first offered). */
   ends_at: number;
@@ -81,6 +71,7 @@ export class AgentJobs implements JobsDesk {
   private readonly attempts: Attempts;
   private readonly services: Services;
   private readonly agents: Agents;
+  private readonly log: JobLog;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -94,6 +85,7 @@ export class AgentJobs implements JobsDesk {
     this.attempts = rooms.attempts;
     this.services = rooms.services;
     this.agents = rooms.agents;
+    this.log = new JobLog(sql, rooms.actions);
   }
 
   /** An agent said hello on a new connection. */
@@ -197,18 +189,18 @@ export class AgentJobs implements JobsDesk {
       return;
     }
     const agent = this.agents.row(target.agent);
-    const ws = agent ? this.links.socketOf(agent.uuid) : null;
     const name = agent ? `agent '${agent.name}'` : `agent ${target.agent}`;
-    if (!agent || !ws) {
-      const why = agent ? "to connect" : "(it was deleted: set the service's target to another agent)";
-      this.wait(a, job, name, why, now);
-      return;
-    }
     if (a.attempts >= this.settings().maxDeliveries) {
       // The last delivery may still report; a new connection does not earn another.
       if (a.attempt_started_at !== null && (a.due_at ?? 0) > now) return;
       this.actions.finish(a, "Failed", `${name} did not report on the operation after ${a.attempts} deliveries`);
       this.forget(uuid);
+      return;
+    }
+    const ws = agent ? this.links.socketOf(agent.uuid) : null;
+    if (!agent || !ws) {
+      const why = agent ? "to connect" : "(it was deleted: set the service's target to another agent)";
+      this.wait(a, job, name, why, now);
       return;
     }
     this.deliver(a, svc, target, job, name, ws, now);
@@ -235,9 +227,9 @@ export class AgentJobs implements JobsDesk {
       this.sql.exec("UPDATE agent_jobs SET applied = 1 WHERE action_uuid = ?", a.uuid);
     } else if (m.type === "progress") {
       // What an agent says is written as a JSON string literal: one line, whatever it holds.
-      this.agentLine(a, `${new Date(now).toISOString()} agent '${agentName}': ${quote(m.line)}`);
+      this.log.line(a, `${new Date(now).toISOString()} agent '${agentName}': ${quote(m.line)}`);
     } else if (m.attempt !== a.attempts) {
-      this.staleReport(a, job, m, now);
+      this.log.staleReport(a, job.stale_reports, m, now);
     } else {
       return this.report(a, m, now);
     }
@@ -254,61 +246,13 @@ export class AgentJobs implements JobsDesk {
     const observed = m.observed === null ? null : Observed.safeParse(m.observed);
     const problem =
       observed && !observed.success ? `report refused its observed state: ${firstProblem(observed.error)}` : null;
-    if (problem) this.agentLine(a, `${new Date(now).toISOString()} the agent's ${problem}`);
+    if (problem) this.log.line(a, `${new Date(now).toISOString()} the agent's ${problem}`);
     const durationMs = now - (a.attempt_started_at ?? now);
     this.attempts.finish(a.uuid, m.attempt, { result: m.result, detail: quote(m.detail), durationMs }, false);
     if (observed?.success) this.services.mirror(a.service_uuid, observed.data);
     this.forget(a.uuid);
     this.offerHead(a.service_uuid, now);
     return problem;
-  }
-
-  /** A report of another delivery than the current one changes nothing: the first is logged, the rest counted. */
-  private staleReport(a: ActionRow, job: JobRow, m: Extract<AgentMessage, { type: "report" }>, now: number): void {
-    this.sql.exec("UPDATE agent_jobs SET stale_reports = stale_reports + 1 WHERE action_uuid = ?", a.uuid);
-    if (job.stale_reports > 0) {
-      this.actions.countDropped(a.uuid);
-      return;
-    }
-    this.agentLine(
-      a,
-      `${new Date(now).toISOString()} attempt ${m.attempt}: ${quote(m.detail)} [a report of delivery ${m.attempt}, not of the current one (${a.attempts}); ignored, and later ones are only counted]`,
-    );
-  }
-
-  /**
-   * Writes a line the agent caused, within the budget of the current
-   * delivery and the action's; past the delivery's, it is dropped, said once.
-   */
-  private agentLine(a: ActionRow, line: string): void {
-    const bytes = byteLength(line);
-    const { lines, bytes: most } = DELIVERY_LOG_BUDGET;
-    const within = this.sql
-      .exec(
-        `UPDATE agent_jobs SET delivery_lines = delivery_lines + 1, delivery_bytes = delivery_bytes + ?
-         WHERE action_uuid = ? AND delivery_lines < ? AND delivery_bytes + ? <= ? RETURNING 1`,
-        bytes,
-        a.uuid,
-        lines,
-        bytes,
-        most,
-      )
-      .toArray();
-    if (within.length > 0) {
-      this.actions.appendWithinBudget(a.uuid, line);
-      return;
-    }
-    const first = this.sql
-      .exec<{ delivery_dropped: number }>(
-        "UPDATE agent_jobs SET delivery_dropped = delivery_dropped + 1 WHERE action_uuid = ? RETURNING delivery_dropped",
-        a.uuid,
-      )
-      .one().delivery_dropped;
-    this.actions.countDropped(a.uuid);
-    if (first === 1) {
-      const why = `delivery ${a.attempts}: the agent's lines past ${lines} lines or ${most / 1024} KiB are dropped and counted`;
-      this.actions.appendLog(a.uuid, `${new Date().toISOString()} ${why}`, null);
-    }
   }
 
   private deliver(
