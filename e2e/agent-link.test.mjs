@@ -4,37 +4,20 @@
 //
 // Run: npm run test:e2e   (node --test 'e2e/*.test.mjs', Node 22 from node_modules/.bin)
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { after, before, describe } from "node:test";
-import { apiRequest, createUserWithKey, createWorker, failureTracker, ROOT, waitFor } from "./helpers.mjs";
+import { apiRequest, createUserWithKey, createWorker, failureTracker, startAgentProcess, waitFor } from "./helpers.mjs";
 
 const worker = createWorker();
 const state = { basic: "", agent: null };
 const api = (method, path, body) => apiRequest(worker.base, method, path, { body, authorization: state.basic });
 const tracker = failureTracker();
 const step = (...args) => tracker.step(...args);
-
-/** The agent program in its own process; its output is kept. */
-function startAgent(token) {
-  const child = spawn(process.execPath, [join(ROOT, "agent/src/main.ts"), "--heartbeat-seconds", "1", "--allow-all"], {
-    env: { ...process.env, DOCKERCLOUD_AGENT_URL: worker.base, DOCKERCLOUD_AGENT_TOKEN: token },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const agent = { child, output: [], exit: null };
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.on("data", (chunk) => agent.output.push(...chunk.toString("utf8").split("\n").filter(Boolean)));
-  }
-  child.on("exit", (code, signal) => {
-    agent.exit = { code, signal };
-  });
-  return agent;
-}
+const startAgent = (token) => startAgentProcess(worker.base, token);
 
 const agentState = async () => (await api("GET", state.agent.resource_uri)).json;
 
 describe("the agent program's connection", () => {
-  /** @type {ReturnType<typeof startAgent>[]} */
+  /** @type {ReturnType<typeof startAgentProcess>[]} */
   const agents = [];
 
   before(async () => {

@@ -316,3 +316,60 @@ export function failureTracker() {
   };
   return tracker;
 }
+
+/**
+ * The agent program (agent/src/main.ts) in its own process, as a user runs it, dialling `base`
+ * with `token`, a 1 s heartbeat and `--allow-all`; `env` adds to (or, with undefined, removes
+ * from) its environment. Its output lines and, once it ended, its exit are kept.
+ */
+export function startAgentProcess(base, token, { env = {} } = {}) {
+  const childEnv = { ...process.env, DOCKERCLOUD_AGENT_URL: base, DOCKERCLOUD_AGENT_TOKEN: token };
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) delete childEnv[name];
+    else childEnv[name] = value;
+  }
+  const child = spawn(process.execPath, [join(ROOT, "agent/src/main.ts"), "--heartbeat-seconds", "1", "--allow-all"], {
+    env: childEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const agent = { child, output: [], exit: null };
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on("data", (chunk) => agent.output.push(...chunk.toString("utf8").split("\n").filter(Boolean)));
+  }
+  child.on("exit", (code, signal) => {
+    agent.exit = { code, signal };
+  });
+  return agent;
+}
+
+/**
+ * A Docker Engine API on a loopback port that answers only what the agent's hello reads
+ * (GET /version, GET /info) for a swarm node `nodeId`: with DOCKER_HOST set to its `dockerHost`,
+ * an agent process reports that node without a Docker daemon.
+ */
+export async function fakeDockerEngine(nodeId) {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const path = new URL(req.url ?? "/", "http://engine").pathname;
+    const body = path.endsWith("/version")
+      ? { Version: "27.3.1", ApiVersion: "1.47" }
+      : path.endsWith("/info")
+        ? { Swarm: { NodeID: nodeId, LocalNodeState: "active", ControlAvailable: true } }
+        : null;
+    res.writeHead(body ? 200 : 404, { "content-type": "application/json" });
+    res.end(JSON.stringify(body ?? { message: `${path}: not served by this stand-in engine` }));
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, HOST, resolve);
+  });
+  const { port } = server.address();
+  return {
+    dockerHost: `tcp://${HOST}:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

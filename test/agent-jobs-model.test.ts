@@ -3,29 +3,41 @@
  * of trigger calls on two services that target one agent, the API's cancel/,
  * the agent connecting, dropping its connection, acknowledging, saying it
  * applied a job, reporting (success or failure, on the current delivery or a
- * stale one), and deadlines passing (rewound, then the alarm). The agent is a
- * real WebSocket through the Worker, driven by the test.
+ * stale one), and deadlines passing (rewound, then the alarm); and hostile
+ * messages: hellos repeated on one connection, acks repeated, floods of
+ * progress lines that a terminal would misread, reports of a future delivery,
+ * and reports sent by another agent of the namespace for this agent's jobs.
+ * The agents are real WebSockets through the Worker, driven by the test.
  *
  * After every step:
  *   - a job reaches the agent only when every earlier action of its service
  *     has finished (per-service order), and never for an action answered
  *     Canceled;
  *   - at most one action of a service is In progress;
- *   - a delivery of an action the agent said it applied carries applied: true.
- * After the steps, the agent connects and reports every job until all
- * actions have finished: nothing accepted is lost.
+ *   - a delivery of an action the agent said it applied carries applied: true;
+ *   - no action has had more than MAX_ATTEMPTS deliveries;
+ *   - every log is within its budgets: what agents wrote per delivery within
+ *     the delivery's, the whole log within the action's plus the few lines
+ *     that tell how it went (a handful per delivery).
+ * After the steps, the agent connects and reports every job, deadlines pass,
+ * until all actions have finished: nothing accepted is left open.
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, inject, it } from "vitest";
-import type { AgentJob } from "../src/domain/agent-protocol";
+import { type AgentJob, DELIVERY_LOG_BUDGET } from "../src/domain/agent-protocol";
 import type { NamespaceObject } from "../src/durable-objects/namespace";
+import { ACTION_LOG_BUDGET } from "../src/durable-objects/namespace/action-logs";
 import { sleep } from "./helpers/actions";
 import { connect } from "./helpers/agent-socket";
 import { as, call, createAgent, createService, createTrigger, createUser, type User } from "./helpers/api";
 
 const NUM_RUNS = Math.max(10, Math.round(inject("modelRuns") / 3));
+const MAX_ATTEMPTS = 4; // vitest.config.ts
+/** The lines the service writes whatever the budget, per delivery (sent, waiting, report, a drop notice), at most. */
+const TOLD_PER_DELIVERY = { lines: 4, bytes: 8 * 1024 };
+const NASTY = "\u001b[2J\r\n\u202e".repeat(100);
 
 type Op =
   | { t: "call"; s: number; scale: boolean }
@@ -35,7 +47,11 @@ type Op =
   | { t: "ack"; s: number }
   | { t: "applied"; s: number }
   | { t: "report"; s: number; success: boolean; stale: boolean }
-  | { t: "deadline" };
+  | { t: "deadline" }
+  | { t: "hello-again" }
+  | { t: "flood"; s: number; lines: number }
+  | { t: "future"; s: number }
+  | { t: "impostor"; s: number };
 
 const service = fc.integer({ min: 0, max: 1 });
 const OP: fc.Arbitrary<Op> = fc.oneof(
@@ -50,10 +66,25 @@ const OP: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({ t: fc.constant("report" as const), s: service, success: fc.boolean(), stale: fc.boolean() }),
   },
   { weight: 1, arbitrary: fc.constant({ t: "deadline" as const }) },
+  { weight: 1, arbitrary: fc.constant({ t: "hello-again" as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant("flood" as const), s: service, lines: fc.integer({ min: 1, max: 60 }) }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("future" as const), s: service }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("impostor" as const), s: service }) },
 );
 
 type Link = Awaited<ReturnType<typeof connect>>;
-type Row = { uuid: string; service_uuid: string; seq: number; state: string };
+type Row = {
+  uuid: string;
+  service_uuid: string;
+  seq: number;
+  state: string;
+  attempts: number;
+  log_lines: number;
+  log_bytes: number;
+};
 
 class World {
   links: Link[] = [];
@@ -64,6 +95,8 @@ class World {
   constructor(
     readonly user: User,
     readonly token: string,
+    /** Another agent of the namespace, connected, that sends messages about this agent's jobs. */
+    readonly impostor: Link,
     readonly services: string[],
     readonly calls: { redeploy: string; scaleup: string }[],
   ) {}
@@ -80,7 +113,9 @@ class World {
 
   rows(): Promise<Row[]> {
     return runInDurableObject(this.ns(), (_o: NamespaceObject, state) =>
-      state.storage.sql.exec<Row>("SELECT uuid, service_uuid, seq, state FROM actions ORDER BY seq").toArray(),
+      state.storage.sql
+        .exec<Row>("SELECT uuid, service_uuid, seq, state, attempts, log_lines, log_bytes FROM actions ORDER BY seq")
+        .toArray(),
     );
   }
 
@@ -120,6 +155,16 @@ async function apply(w: World, op: Op): Promise<void> {
       link?.ws.close(1001, "dropped");
       await sleep(10);
       return;
+    case "hello-again":
+      link?.send({
+        type: "hello",
+        agent_version: "0.1.0",
+        orchestrator: "swarm",
+        engine_version: "1",
+        node_id: "n0de",
+      });
+      await sleep(15);
+      return;
     case "deadline":
       await runInDurableObject(w.ns(), (_o: NamespaceObject, state) => {
         state.storage.sql.exec(
@@ -136,6 +181,15 @@ async function apply(w: World, op: Op): Promise<void> {
       if (op.t === "applied") {
         link.send({ type: "applied", action: job.action });
         w.applied.add(job.action);
+      }
+      if (op.t === "flood") {
+        for (let i = 0; i < op.lines; i++) link.send({ type: "progress", action: job.action, line: NASTY });
+      }
+      const lie = { result: "success", detail: NASTY, observed: null };
+      if (op.t === "future") link.send({ type: "report", action: job.action, attempt: job.attempt + 3, ...lie });
+      if (op.t === "impostor") {
+        w.impostor.send({ type: "ack", action: job.action, attempt: job.attempt });
+        w.impostor.send({ type: "report", action: job.action, attempt: job.attempt, ...lie });
       }
       if (op.t === "report") {
         link.send({
@@ -174,15 +228,40 @@ async function check(w: World): Promise<void> {
     const running = rows.filter((r) => r.service_uuid === svc && r.state === "In progress");
     expect(running.length).toBeLessThanOrEqual(1);
   }
+  for (const r of rows) {
+    expect(r.attempts, "deliveries never pass MAX_ATTEMPTS").toBeLessThanOrEqual(MAX_ATTEMPTS);
+    const told = {
+      lines: TOLD_PER_DELIVERY.lines * (r.attempts + 1),
+      bytes: TOLD_PER_DELIVERY.bytes * (r.attempts + 1),
+    };
+    expect(r.log_lines, "the log's lines within budget").toBeLessThanOrEqual(ACTION_LOG_BUDGET.lines + told.lines);
+    expect(r.log_bytes, "the log's bytes within budget").toBeLessThanOrEqual(ACTION_LOG_BUDGET.bytes + told.bytes);
+  }
+  const jobs = await runInDurableObject(w.ns(), (_o: NamespaceObject, state) =>
+    state.storage.sql
+      .exec<{ delivery_lines: number; delivery_bytes: number }>("SELECT delivery_lines, delivery_bytes FROM agent_jobs")
+      .toArray(),
+  );
+  for (const j of jobs) {
+    expect(j.delivery_lines, "an agent's lines within a delivery's budget").toBeLessThanOrEqual(
+      DELIVERY_LOG_BUDGET.lines,
+    );
+    expect(j.delivery_bytes).toBeLessThanOrEqual(DELIVERY_LOG_BUDGET.bytes);
+  }
 }
 
-/** Connects and reports every job until every action has finished. */
+/**
+ * Connects and reports every job until every action has finished; when a
+ * round moves nothing (a delivery past its cap waits for its deadline), the
+ * deadlines pass.
+ */
 async function drain(w: World): Promise<void> {
   await apply(w, { t: "connect" });
   for (let round = 0; round < 200; round++) {
     const open = (await w.rows()).filter((r) => r.state === "Pending" || r.state === "In progress");
     if (open.length === 0) return;
     for (const s of [0, 1]) await apply(w, { t: "report", s, success: true, stale: false });
+    if (round % 3 === 2) await apply(w, { t: "deadline" });
     await check(w);
   }
   throw new Error("actions left unfinished after the agent reported every job");
@@ -208,7 +287,9 @@ describe("agent jobs: order, at-most-one, applied and nothing lost (model)", () 
           const scaleup = await createTrigger(user, svc, { operation: "SCALEUP" });
           calls.push({ redeploy: redeploy.url, scaleup: scaleup.url });
         }
-        const w = new World(user, agent.token, services, calls);
+        const impostor = await connect((await createAgent(user, "impostor")).token);
+        await impostor.hello();
+        const w = new World(user, agent.token, impostor, services, calls);
         try {
           for (const op of ops) {
             await apply(w, op);
@@ -216,7 +297,7 @@ describe("agent jobs: order, at-most-one, applied and nothing lost (model)", () 
           }
           await drain(w);
         } finally {
-          for (const link of w.links) if (link.closed() === null) link.ws.close(1000, "done");
+          for (const link of [...w.links, impostor]) if (link.closed() === null) link.ws.close(1000, "done");
         }
       }),
       { numRuns: NUM_RUNS },

@@ -131,7 +131,8 @@ async function makeDue(f: Fixture, uuid: string) {
 }
 
 /** The retry delay the object set: its deadline minus the end of the attempt, in whole seconds. */
-const retryDelay = (row: ActionRow) => Math.round(((row.due_at ?? 0) - row.touched_at) / 1000);
+// `|| 0`: a deadline a millisecond before the row's last touch is no delay (and not -0).
+const retryDelay = (row: ActionRow) => Math.round(((row.due_at ?? 0) - row.touched_at) / 1000) || 0;
 
 type Msg = { id: string; attempts: number; body: unknown };
 

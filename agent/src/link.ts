@@ -13,12 +13,33 @@ const NodeWebSocket = WebSocket as unknown as new (url: string, init: { headers:
 const RECONNECT_BASE_MS = 1_000;
 const RECONNECT_MAX_MS = 60_000;
 
-/** Close codes after which dialling again cannot help (see the API's docs/architecture.md). */
-const FINAL_CLOSES: Record<number, string> = {
-  4000: "another process connected with this agent's token; only one may run",
-  4001: "the agent was deleted; create a new one for a new token",
-  4002: "the agent's namespace was deleted",
+/**
+ * Close codes after which dialling again cannot help (see the API's docs/architecture.md), and
+ * what to tell the user. With `told`, the service's last error message on the connection says it
+ * better: the replacement names the node and address that now hold the token, so its owner can
+ * tell a second copy of their own from a stolen token; a refused hello says which field is wrong.
+ */
+const FINAL_CLOSES: Record<number, { why: string; told?: (error: string) => string }> = {
+  4000: { why: "another process connected with this agent's token; only one may run", told: (error) => error },
+  4001: { why: "the agent was deleted; create a new one for a new token" },
+  4002: { why: "the agent's namespace was deleted" },
+  4004: { why: "the agent's token was rotated; restart the agent with the new token" },
+  4005: {
+    why: "the service refused the agent's hello",
+    told: (error) => `the service refused the agent's hello, saying: ${error}`,
+  },
 };
+
+/** Close codes after which the agent dials again, with why, for the log. */
+const RETRIED_CLOSES: Record<number, string> = {
+  4003: "the service heard nothing from the agent for 90 s",
+  4006: "the hello did not reach the service within 10 s, or another connection with this token came first",
+};
+
+/** How long an error message of the service waits for the close it may explain before it is printed alone. */
+const ERROR_HOLD_MS = 1_000;
+/** The most of one error message printed: the service's are sentences, not documents. */
+const ERROR_MAX_CHARS = 1_000;
 
 /** What the hello says of the orchestrator; read again for each connection, so a late engine is reported. */
 export type Hello = () => Promise<{
@@ -26,6 +47,24 @@ export type Hello = () => Promise<{
   engine_version: string | null;
   node_id: string | null;
 }>;
+
+/**
+ * What the engine reports, as the service accepts it (at most 100 characters, none a terminal would
+ * misread): an odd engine must not get the agent's hello refused (4005), which would stop it.
+ */
+function helloFields(about: Awaited<ReturnType<Hello>>): Awaited<ReturnType<Hello>> {
+  const clean = (v: string | null) => (v === null ? null : v.replace(UNSAFE, "").slice(0, 100) || null);
+  const { orchestrator, engine_version, node_id } = about;
+  return { orchestrator: clean(orchestrator), engine_version: clean(engine_version), node_id: clean(node_id) };
+}
+
+/** C0 and C1 controls, DEL, line separators and bidirectional-text controls (the service's own list). */
+const UNSAFE_SOURCE =
+  "[\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]";
+const UNSAFE = new RegExp(UNSAFE_SOURCE, "g");
+
+/** A hello that reports nothing of the orchestrator: the service then shows the agent with no engine. */
+const UNKNOWN = { orchestrator: null, engine_version: null, node_id: null };
 
 export type Link = {
   /**
@@ -49,7 +88,7 @@ export type Link = {
  */
 export function startLink(opts: Options, hello: Hello, onJob: (job: Job) => void, log: (line: string) => void): Link {
   const link = new AgentLink(opts, hello, onJob, log);
-  link.dial();
+  void link.dial();
   return {
     send: (message) => link.send(message),
     stop: () => link.stop(),
@@ -79,28 +118,30 @@ class AgentLink {
     });
   }
 
-  dial() {
+  /** Dials the service; the hello is read first, so a slow engine does not use up the service's time for it. */
+  async dial() {
+    const about = helloFields(await this.hello().catch(() => UNKNOWN));
+    if (this.stopped) return;
     const ws = new NodeWebSocket(connectUrl(this.opts.url), {
       headers: { authorization: `Bearer ${this.opts.token}`, "user-agent": `dockercloud-agent/${AGENT_VERSION}` },
     });
     this.socket = ws;
+    const errors = new ServiceErrors(this.log);
     let opened = false;
     let lastPong = Date.now();
     let heartbeat: NodeJS.Timeout | undefined;
-    ws.addEventListener("open", async () => {
+    ws.addEventListener("open", () => {
       opened = true;
       this.failures = 0;
       this.log(`connected to ${new URL(this.opts.url).host}`);
-      // The hello comes first on a connection: the heartbeat starts once it is sent.
-      const about = await this.hello();
-      if (ws.readyState !== WebSocket.OPEN) return;
+      // The hello comes first on a connection: until it arrives the service does not count this one as the agent.
       ws.send(JSON.stringify({ type: "hello", agent_version: AGENT_VERSION, ...about }));
       lastPong = Date.now();
       heartbeat = this.startHeartbeat(ws, () => lastPong);
     });
     ws.addEventListener("message", (event) => {
       lastPong = Date.now();
-      this.received(String(event.data));
+      this.received(String(event.data), errors);
     });
     // Each socket ends once: by its close, or, for a dial refused before it opened, by its error (Node's
     // WebSocket reports a refused upgrade, a 401 say, with an error and no close).
@@ -109,7 +150,7 @@ class AgentLink {
       if (ended) return;
       ended = true;
       clearInterval(heartbeat);
-      this.ended(opened, code, reason);
+      this.ended(opened, code, reason, errors);
     };
     ws.addEventListener("close", (event) => end(event.code, event.reason));
     ws.addEventListener("error", () => {
@@ -139,30 +180,75 @@ class AgentLink {
     }, this.opts.heartbeatMs);
   }
 
-  private received(text: string) {
+  private received(text: string, errors: ServiceErrors) {
     const message = parseMessage(text);
     if (message?.type === "job") this.onJob(message.job);
-    else if (message?.type === "error") this.log(`the service said: ${message.error.slice(0, 300)}`);
+    else if (message?.type === "error") errors.add(message.error.slice(0, ERROR_MAX_CHARS));
     else if (!message) this.log(`ignored a message the agent does not understand: ${text.slice(0, 200)}`);
   }
 
-  private ended(opened: boolean, code: number, reason: string) {
-    if (this.stopped) return;
+  private ended(opened: boolean, code: number, reason: string, errors: ServiceErrors) {
+    if (this.stopped) {
+      errors.drop();
+      return;
+    }
     const final = FINAL_CLOSES[code];
     if (final) {
-      this.log(`disconnected: ${final}`);
+      const told = final.told && errors.last !== null ? final.told(errors.last) : null;
+      if (told) errors.drop();
+      else errors.flush();
+      this.log(`disconnected: ${told ?? final.why}; this process exits`);
       this.stopped = true;
       this.finish(1);
       return;
     }
+    errors.flush();
     this.failures += 1;
     const delay = reconnectDelayMs(this.failures, RECONNECT_BASE_MS, RECONNECT_MAX_MS);
+    const retried = RETRIED_CLOSES[code];
+    const why = retried ? `${code}: ${retried}` : `${code}${reason ? ` ${reason}` : ""}`;
     this.log(
       opened
-        ? `disconnected (${code}${reason ? ` ${reason}` : ""}); dialling again in ${delay} ms`
+        ? `disconnected (${why}); dialling again in ${delay} ms`
         : `could not connect (is the URL right, the token valid?); dialling again in ${delay} ms`,
     );
-    this.retry = setTimeout(() => this.dial(), delay);
+    this.retry = setTimeout(() => void this.dial(), delay);
+  }
+}
+
+/**
+ * The service's error messages on one connection. One sent right before a final close says why
+ * the agent must stop, so each is held a moment: the close's line then carries it, printed once;
+ * one that no close follows is printed on its own.
+ */
+class ServiceErrors {
+  /** The last error message of the connection, printed or not. */
+  last: string | null = null;
+  private held = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly log: (line: string) => void;
+
+  constructor(log: (line: string) => void) {
+    this.log = log;
+  }
+
+  add(error: string) {
+    this.flush();
+    this.last = error;
+    this.held = true;
+    this.timer = setTimeout(() => this.flush(), ERROR_HOLD_MS).unref();
+  }
+
+  /** Prints the held message, if any. */
+  flush() {
+    if (this.held && this.last !== null) this.log(`the service said: ${this.last}`);
+    this.drop();
+  }
+
+  /** Forgets the held message: it was printed with the close, or no one is listening. */
+  drop() {
+    clearTimeout(this.timer);
+    this.held = false;
   }
 }
 

@@ -40,12 +40,23 @@ export type Observed = {
 };
 
 export type ServerMessage =
+  /** The answer to a hello: the connection is the agent's now, and its jobs follow. */
   | { type: "welcome" }
   | { type: "pong" }
   | { type: "job"; job: Job }
+  /**
+   * A problem with a message, or, right before a close, why: before 4000 it names the node and
+   * address of the connection that took the agent's place; before 4005, what is wrong with the hello.
+   */
   | { type: "error"; error: string };
 
 export type AgentMessage =
+  /**
+   * The first message of every connection: before it the connection gets no job and takes no
+   * other's place. Each field is a string of at most 100 characters with no control characters
+   * (nor line separators or bidirectional-text controls), or null; a hello that breaks this is
+   * answered with an error and closed with 4005.
+   */
   | {
       type: "hello";
       agent_version: string;

@@ -302,13 +302,16 @@ function dumpOf(stub: DurableObjectStub): Promise<Dump> {
   return runInDurableObject(stub, (_instance, state) => {
     const sql = state.storage.sql;
     const tables = sql
-      .exec<{ name: string }>(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name",
+      .exec<{ name: string; sql: string }>(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name",
       )
-      .toArray()
-      .map((t) => t.name);
+      .toArray();
     const out: Dump = {};
-    for (const t of tables) out[t] = sql.exec(`SELECT * FROM "${t}" ORDER BY rowid`).toArray() as Row[];
+    for (const t of tables) {
+      // A WITHOUT ROWID table is ordered by its primary key, its first columns.
+      const order = /WITHOUT ROWID/i.test(t.sql) ? "1, 2" : "rowid";
+      out[t.name] = sql.exec(`SELECT * FROM "${t.name}" ORDER BY ${order}`).toArray() as Row[];
+    }
     return out;
   });
 }
