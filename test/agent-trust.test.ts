@@ -18,6 +18,7 @@ import { DELIVERY_LOG_BUDGET } from "../src/domain/agent-protocol";
 import { unsafeTextProblem } from "../src/domain/text";
 import type { NamespaceObject } from "../src/durable-objects/namespace";
 import { ACTION_LOG_BUDGET } from "../src/durable-objects/namespace/action-logs";
+import type { Rooms } from "../src/durable-objects/namespace/rooms";
 import { logsOf, readJson, sleep, WAIT, waitForState } from "./helpers/actions";
 import { connect, dial } from "./helpers/agent-socket";
 import {
@@ -36,6 +37,8 @@ import { listen } from "./helpers/sockets";
 type Action = { uuid: string; resource_uri: string; state: string };
 const MAX_ATTEMPTS = 4; // vitest.config.ts
 const nsOf = (user: User) => env.NAMESPACES.getByName(user.username);
+/** The object's modules, to write lines the way the object does. */
+const roomsOf = (o: NamespaceObject) => (o as unknown as { r: Rooms }).r;
 const NASTY = "\u001b[31m\n\u202e\u0000".repeat(100); // 500 characters, each escaped to 6 bytes in a log
 
 async function setup() {
@@ -119,7 +122,7 @@ describe("log budgets: an agent cannot grow an action's log without bound", () =
     const { user, redeploy } = await setup();
     const a = await fire(redeploy.url);
     await runInDurableObject(nsOf(user), (o: NamespaceObject) => {
-      for (let i = 0; i < ACTION_LOG_BUDGET.lines + 50; i++) o["r"].actions.appendWithinBudget(a.uuid, `line ${i}`);
+      for (let i = 0; i < ACTION_LOG_BUDGET.lines + 50; i++) roomsOf(o).actions.appendWithinBudget(a.uuid, `line ${i}`);
     });
     const stored = await row(user, a.uuid);
     expect(stored.log_lines).toBeLessThanOrEqual(ACTION_LOG_BUDGET.lines + 2);
@@ -152,9 +155,9 @@ describe("log budgets: an agent cannot grow an action's log without bound", () =
         });
       };
       const line = `${new Date().toISOString()} ${"x".repeat(200)}`;
-      const first = costOf(() => o["r"].actions.appendLog(a.uuid, line, null));
-      for (let i = 0; i < 998; i++) o["r"].actions.appendLog(a.uuid, line, null);
-      const thousandth = costOf(() => o["r"].actions.appendLog(a.uuid, line, null));
+      const first = costOf(() => roomsOf(o).actions.appendLog(a.uuid, line, null));
+      for (let i = 0; i < 998; i++) roomsOf(o).actions.appendLog(a.uuid, line, null);
+      const thousandth = costOf(() => roomsOf(o).actions.appendLog(a.uuid, line, null));
       const lines = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM action_logs WHERE action_uuid = ?", a.uuid);
       return { first, thousandth, lines: lines.one().n };
     });
@@ -162,6 +165,24 @@ describe("log budgets: an agent cannot grow an action's log without bound", () =
     expect(touched.first.written).toBeGreaterThan(0);
     expect(touched.thousandth.read / touched.first.read, "rows read, 1,000th line / 1st").toBe(1);
     expect(touched.thousandth.written / touched.first.written, "rows written, 1,000th line / 1st").toBe(1);
+  });
+
+  it("an action ends even when its last line cannot be written", async () => {
+    const { user, redeploy } = await setup();
+    const a = await fire(redeploy.url);
+    // The line table gone for a moment: every line written now fails.
+    await runInDurableObject(nsOf(user), (_o, state) => {
+      state.storage.sql.exec("ALTER TABLE action_logs RENAME TO action_logs_away");
+    });
+    try {
+      const canceled = await as(user, "POST", `${a.resource_uri}cancel/`);
+      expect(canceled.status).toBe(200);
+      expect((await readJson<Action>(user, a.resource_uri)).state).toBe("Canceled");
+    } finally {
+      await runInDurableObject(nsOf(user), (_o, state) => {
+        state.storage.sql.exec("ALTER TABLE action_logs_away RENAME TO action_logs");
+      });
+    }
   });
 });
 
