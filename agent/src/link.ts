@@ -86,8 +86,11 @@ export type Link = {
  * capped exponential delay with jitter. A connection whose heartbeat goes
  * unanswered for two periods is presumed dead and replaced.
  */
-export function startLink(opts: Options, hello: Hello, onJob: (job: Job) => void, log: (line: string) => void): Link {
-  const link = new AgentLink(opts, hello, onJob, log);
+/** What the link hands on: each job, and each welcome (a connection became the agent's: time to send the inventory). */
+export type LinkEvents = { onJob: (job: Job) => void; onWelcome?: () => void };
+
+export function startLink(opts: Options, hello: Hello, events: LinkEvents, log: (line: string) => void): Link {
+  const link = new AgentLink(opts, hello, events, log);
   void link.dial();
   return {
     send: (message) => link.send(message),
@@ -105,13 +108,13 @@ class AgentLink {
   private retry: NodeJS.Timeout | undefined;
   private readonly opts: Options;
   private readonly hello: Hello;
-  private readonly onJob: (job: Job) => void;
+  private readonly events: LinkEvents;
   private readonly log: (line: string) => void;
 
-  constructor(opts: Options, hello: Hello, onJob: (job: Job) => void, log: (line: string) => void) {
+  constructor(opts: Options, hello: Hello, events: LinkEvents, log: (line: string) => void) {
     this.opts = opts;
     this.hello = hello;
-    this.onJob = onJob;
+    this.events = events;
     this.log = log;
     this.done = new Promise<number>((resolve) => {
       this.finish = resolve;
@@ -182,7 +185,8 @@ class AgentLink {
 
   private received(text: string, errors: ServiceErrors) {
     const message = parseMessage(text);
-    if (message?.type === "job") this.onJob(message.job);
+    if (message?.type === "job") this.events.onJob(message.job);
+    else if (message?.type === "welcome") this.events.onWelcome?.();
     else if (message?.type === "error") errors.add(message.error.slice(0, ERROR_MAX_CHARS));
     else if (!message) this.log(`ignored a message the agent does not understand: ${text.slice(0, 200)}`);
   }

@@ -62,9 +62,11 @@ const runner = new JobRunner(swarm, { rules: options.allow, dryRun: options.dryR
 const link = startLink(
   options,
   hello,
-  (job) => {
-    log(`action ${job.action}: ${job.kind} ${job.service} (attempt ${job.attempt})`);
-    void runner.handle(job, (message) => link.send(message));
+  {
+    onJob: (job) => {
+      log(`action ${job.action}: ${job.kind} ${job.service} (attempt ${job.attempt})`);
+      void runner.handle(job, (message) => link.send(message));
+    },
   },
   log,
 );

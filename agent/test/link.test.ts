@@ -61,12 +61,7 @@ function run(url: string, about: typeof ABOUT = ABOUT) {
     hellos += 1;
     return about;
   };
-  const link = startLink(
-    opts,
-    hello,
-    () => {},
-    (line) => lines.push(line),
-  );
+  const link = startLink(opts, hello, { onJob: () => {} }, (line) => lines.push(line));
   return { lines, link, hellos: () => hellos };
 }
 

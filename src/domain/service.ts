@@ -28,7 +28,8 @@ export const count = (field: string) =>
     .max(CONTAINER_CEILING, { error: `${field} must be at most ${CONTAINER_CEILING}` });
 
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-const serviceName = z
+/** A service's name, as a user sets it and as an agent's inventory reports it. */
+export const serviceName = z
   .string({ error: "name must be a string" })
   .regex(SERVICE_NAME, { error: "name must be 1 to 64 letters, digits, '-' or '_', starting with a letter or digit" });
 /** A Docker image reference, as a user sets it and as an agent reports it. */
@@ -38,7 +39,7 @@ export const imageName = (field: string) =>
     .min(1, { error: `${field} must not be empty` })
     .max(255, { error: `${field} must be at most 255 characters` })
     .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/, { error: `${field} is not a Docker image reference` });
-const stackName = z
+export const stackName = z
   .string({ error: "stack must be a string" })
   .regex(SERVICE_NAME, { error: "stack must be 1 to 64 letters, digits, '-' or '_'" });
 
