@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { count, imageName, serviceName, stackName } from "./service";
+import type { ActionKind } from "./action";
+import { count, imageName, parseImage, type ServiceState, serviceName, stackName } from "./service";
 import { refuseUnsafeText } from "./text";
 
 /**
@@ -70,3 +71,46 @@ export const Inventory = z
     error: `an inventory message carries at most ${MAX_INVENTORY_ITEMS} services and removals; nothing of this one was applied`,
   });
 export type Inventory = z.infer<typeof Inventory>;
+
+/** What the API shows of an inventoried service: its figures and state as the orchestrator runs them. */
+export type Truth = {
+  orchestrator_id: string;
+  target_num_containers: number;
+  current_num_containers: number;
+  running_num_containers: number;
+  image_name: string | null;
+  image_tag: string | null;
+  deployed_at: number | null;
+  state: ServiceState;
+  update_state: string | null;
+  update_message: string | null;
+};
+
+/**
+ * The figures and the state (Docker Cloud's words) of a service as an
+ * inventory item reports it; `operation` is the kind of the service's action
+ * in progress, if any, which tells a scale from a service short of tasks.
+ */
+export function truthOf(item: InventoryItem, operation: ActionKind | null): Truth {
+  const image = item.image === null ? null : parseImage(item.image);
+  return {
+    orchestrator_id: item.id,
+    target_num_containers: item.replicas ?? item.desired,
+    current_num_containers: item.desired,
+    running_num_containers: item.running,
+    image_name: image?.image_name ?? null,
+    image_tag: image?.image_tag ?? null,
+    deployed_at: item.updated_at === null ? null : Date.parse(item.updated_at),
+    state: stateOf(item, operation),
+    update_state: item.update.state,
+    update_message: item.update.message,
+  };
+}
+
+function stateOf(item: InventoryItem, operation: ActionKind | null): ServiceState {
+  if (item.update.state === "updating" || item.update.state === "rollback_started") return "Redeploying";
+  if (item.desired === 0 && item.running === 0) return "Stopped";
+  if (item.running !== item.desired && (operation === "scale" || operation === "scaleup")) return "Scaling";
+  if (item.running >= item.desired) return "Running";
+  return operation === "redeploy" ? "Redeploying" : "Partly running";
+}

@@ -123,6 +123,16 @@ export type ServiceRow = {
   started_at: number | null;
   stopped_at: number | null;
   destroyed_at: number | null;
+  /** The agent whose inventory brings the service in (it follows the orchestrator), or null. */
+  agent_uuid: string | null;
+  /** The orchestrator's id of the service, as the inventory last named it. */
+  orchestrator_id: string | null;
+  /** 1 while the orchestrator runs the service, 0 once it is gone; null for a service no inventory brings. */
+  present: number | null;
+  update_state: string | null;
+  update_message: string | null;
+  /** When the agent last confirmed these figures (they are stale while it is away). */
+  synchronized_at: number | null;
 };
 
 export const serviceUri = (namespace: string, uuid: string) => `/api/app/v1/${namespace}/service/${uuid}/`;
@@ -198,6 +208,7 @@ function attributesNtoZ(namespace: string, row: ServiceRow) {
     stopped_datetime: rfc1123(row.stopped_at),
     stopped_num_containers: row.stopped_num_containers,
     synchronized: true,
+    synchronized_at: rfc1123(row.synchronized_at),
     tags: [],
     target,
     target_num_containers: row.target_num_containers,

@@ -59,6 +59,18 @@ export class Actions {
     return this.sql.exec<ActionRow>("SELECT * FROM actions WHERE uuid = ?", uuid).toArray()[0];
   }
 
+  /** The kind of the service's action in progress, or null. */
+  runningKind(serviceUuid: string): ActionKind | null {
+    return (
+      this.sql
+        .exec<{ kind: ActionKind }>(
+          "SELECT kind FROM actions WHERE service_uuid = ? AND state = 'In progress' LIMIT 1",
+          serviceUuid,
+        )
+        .toArray()[0]?.kind ?? null
+    );
+  }
+
   json(row: ActionRow): ActionJson {
     return serializeAction(this.ns(), row);
   }

@@ -81,6 +81,11 @@ function guard(sql: SqlStorage, { trigger, service, now }: Called, scaleBy: numb
       retryAfter,
     );
   }
+  const gone = goneFromOrchestrator(service);
+  if (gone) {
+    recordRejectedCall(sql, trigger.uuid, now);
+    return gone;
+  }
   if (scaleBy === null) return null;
   const pending = pendingScaleUp(sql, service.uuid);
   if (service.target_num_containers + pending + scaleBy <= service.max_num_containers) return null;
@@ -88,6 +93,19 @@ function guard(sql: SqlStorage, { trigger, service, now }: Called, scaleBy: numb
   return fail(
     "conflict",
     `scaling up by ${scaleBy} would pass max_num_containers (${service.max_num_containers}): the service targets ${service.target_num_containers} containers${pending ? ` and ${pending} more are pending` : ""}`,
+  );
+}
+
+/**
+ * A service its agent reported gone from the orchestrator (a `docker stack rm`,
+ * say) takes no operation until it is back: refused at once, not failed later.
+ */
+export function goneFromOrchestrator(service: ServiceRow) {
+  if (service.present !== 0) return null;
+  const swarm = service.target_public ? (JSON.parse(service.target_public) as { swarm_service?: string }) : {};
+  return fail(
+    "conflict",
+    `the swarm service '${swarm.swarm_service ?? service.name}' is not on the swarm (its agent reported it gone); nothing was queued, and calls are accepted again once it is back`,
   );
 }
 

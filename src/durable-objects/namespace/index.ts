@@ -13,7 +13,7 @@ import { migrate } from "../migrations";
 import { ACTION_NOT_FOUND } from "./actions";
 import { CLOSE, PING, PONG } from "./agents/links";
 import { type ApiKeyJson, authenticateKey, deleteKey, insertKey, listKeys } from "./api-keys";
-import { acceptCall } from "./calls";
+import { acceptCall, goneFromOrchestrator } from "./calls";
 import { buildRooms, type Rooms } from "./rooms";
 import { NAMESPACE_MIGRATIONS } from "./schema";
 import { SERVICE_NOT_FOUND } from "./services";
@@ -198,6 +198,8 @@ export class NamespaceObject extends DurableObject<Env> {
     op: { kind: "redeploy" | "scale"; reuse_volumes: boolean | null; meta: RequestMeta },
   ): Result<{ service: ServiceJson; action: ActionJson }> {
     return this.withService(caller, asked, uuid, (svc) => {
+      const gone = goneFromOrchestrator(svc);
+      if (gone) return gone;
       const action = this.r.actions.insert({
         service: svc,
         kind: op.kind,
@@ -353,8 +355,8 @@ export class NamespaceObject extends DurableObject<Env> {
   }
 
   /** What a client of the streams sends is not read: their sockets only listen. */
-  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    if (this.migrated && !Streams.isStream(this.ctx, ws)) this.r.links.message(ws, message);
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (this.migrated && !Streams.isStream(this.ctx, ws)) await this.r.links.message(ws, message);
   }
 
   override webSocketClose(ws: WebSocket): void {

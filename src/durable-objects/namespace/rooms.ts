@@ -1,6 +1,8 @@
 import { config } from "../../config";
+import { locatorStub } from "../locator";
 import { Actions } from "./actions";
 import { Agents } from "./agents/agents";
+import { InventoryDesk } from "./agents/inventory";
 import { AgentJobs } from "./agents/jobs";
 import { AgentLinks } from "./agents/links";
 import { Attempts } from "./attempts";
@@ -40,9 +42,13 @@ export function buildRooms(ctx: DurableObjectState, env: () => Env, migrated: ()
   let links: AgentLinks | undefined;
   let agentJobs: AgentJobs | undefined;
   const agents = new Agents(sql, name, (uuid) => links?.lastPing(uuid) ?? null);
-  links = new AgentLinks(ctx, agents, () => agentJobs as AgentJobs, streams);
   const leaseMs = () => config(env()).DISPATCH_LEASE_SECONDS * 1000;
   const actions = new Actions(sql, name, scheduler, leaseMs, streams);
+  const reserve = async (uuids: string[]) => {
+    await Promise.all(uuids.map((uuid) => locatorStub(env(), uuid).put(uuid, name())));
+  };
+  const inventory = { desk: new InventoryDesk(services, actions), reserve };
+  links = new AgentLinks(ctx, agents, () => agentJobs as AgentJobs, streams, inventory);
   const attempts = new Attempts(sql, name, actions, services, scheduler, () => attemptSettings(config(env())));
   agentJobs = new AgentJobs(sql, { actions, attempts, services, agents }, scheduler, links, () =>
     agentJobSettings(config(env())),

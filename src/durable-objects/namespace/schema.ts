@@ -211,4 +211,17 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE agents ADD COLUMN replaced TEXT;
     `,
   },
+  {
+    id: 9,
+    name: "inventory: services an agent brings in, kept as the orchestrator runs them",
+    sql: `
+      ALTER TABLE services ADD COLUMN agent_uuid TEXT;
+      ALTER TABLE services ADD COLUMN orchestrator_id TEXT;
+      ALTER TABLE services ADD COLUMN present INTEGER;
+      ALTER TABLE services ADD COLUMN update_state TEXT;
+      ALTER TABLE services ADD COLUMN update_message TEXT;
+      ALTER TABLE services ADD COLUMN synchronized_at INTEGER;
+      CREATE INDEX services_by_agent ON services (agent_uuid, orchestrator_id) WHERE agent_uuid IS NOT NULL;
+    `,
+  },
 ];

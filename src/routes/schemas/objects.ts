@@ -78,6 +78,9 @@ export const ServiceObject = z
     stopped_datetime: date(),
     stopped_num_containers: int(),
     synchronized: z.boolean(),
+    synchronized_at: date(
+      "for a service an agent brings in: when the agent last confirmed its figures (stale since then while the agent is away); null otherwise",
+    ),
     tags: empty(),
     target: TargetView,
     target_num_containers: int(),

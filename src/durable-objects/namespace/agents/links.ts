@@ -1,9 +1,12 @@
 import { AGENT_SILENCE_MS, type AgentReplacement, agentUri, replacementNote } from "../../../domain/agent";
 import { AgentMessage, firstProblem, Hello } from "../../../domain/agent-protocol";
 import { sha256Hex } from "../../../domain/crypto";
+import { newUuid } from "../../../domain/ids";
+import { Inventory } from "../../../domain/inventory";
 import { streamEvent } from "../../../domain/stream-event";
 import { type Publisher, Streams } from "../streams";
 import type { Agents } from "./agents";
+import type { InventoryAgent, InventoryDesk } from "./inventory";
 
 /** Close codes of an agent's connection, for the agent to act on (4000–4999 are the application's). */
 export const CLOSE = {
@@ -47,12 +50,20 @@ type Attachment = { opened: number; address: string | null; hello: boolean; node
  * agent is connected is kept in its row (`connected_since`), so it survives
  * the object's hibernation.
  */
+/** Writes the pointers of new services' uuids (the locator), before the services exist. */
+export type ReservePointers = (uuids: string[]) => Promise<void>;
+
 export class AgentLinks {
+  /** Messages that wait behind an inventory still applying, and how many. */
+  private inbox: Promise<void> = Promise.resolve();
+  private waiting = 0;
+
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly agents: Agents,
     private readonly jobs: () => JobsDesk,
     private readonly streams: Publisher,
+    private readonly inventory: { desk: InventoryDesk; reserve: ReservePointers },
   ) {}
 
   /** The upgrade of an agent's connection, authenticated by its token (the Worker checked its shape). */
@@ -74,24 +85,38 @@ export class AgentLinks {
    * connection the agent's and sends its jobs; then messages about jobs go to
    * the jobs' desk. Anything else is answered with an error.
    */
-  message(ws: WebSocket, data: string | ArrayBuffer): void {
+  message(ws: WebSocket, data: string | ArrayBuffer): Promise<void> | undefined {
     const uuid = this.agentOf(ws);
     if (!uuid) return;
-    const now = Date.now();
     const message = parseMessage(typeof data === "string" ? data : new TextDecoder().decode(data));
     const seen = attachment(ws);
     if (!seen.hello) {
-      this.hello(ws, uuid, seen, message, now);
+      this.hello(ws, uuid, seen, message, Date.now());
       return;
     }
+    if (this.waiting === 0 && message?.type !== "inventory") {
+      void this.handle(ws, uuid, message);
+      return;
+    }
+    // An inventory awaits its pointers: it, and whatever comes after it, apply in the order they came.
+    this.waiting += 1;
+    const next = () => this.handle(ws, uuid, message).finally(() => (this.waiting -= 1));
+    this.inbox = this.inbox.then(next, next);
+    return this.inbox;
+  }
+
+  /** A message of a connection that said hello. Only an inventory awaits anything (its pointers). */
+  private async handle(ws: WebSocket, uuid: string, message: Message | null): Promise<void> {
     const row = this.agents.row(uuid);
-    if (!row) return;
+    if (!row || ws.readyState !== WebSocket.OPEN) return;
+    const now = Date.now();
     this.agents.seen(uuid, now);
     if (message?.type === "hello") {
       // Jobs went out on the first hello; a second one redelivers nothing.
       tell(ws, "hello was already said on this connection; it is said once, first");
       return;
     }
+    if (message?.type === "inventory") return this.takeInventory(ws, row, message);
     const parsed = AgentMessage.safeParse(message);
     const problem = parsed.success
       ? this.jobs().received(uuid, row.name, parsed.data, now)
@@ -99,6 +124,27 @@ export class AgentLinks {
         ? `${message.type}: ${firstProblem(parsed.error)}`
         : "unknown message: send a JSON object with a known type";
     if (problem) tell(ws, problem);
+  }
+
+  /**
+   * An inventory message: checked whole (refused whole, never half
+   * applied), then applied once the pointers of the services it brings in
+   * are written.
+   */
+  private async takeInventory(ws: WebSocket, agent: InventoryAgent, message: Message): Promise<void> {
+    const parsed = Inventory.safeParse(message);
+    if (!parsed.success) {
+      tell(ws, `inventory: ${firstProblem(parsed.error)}; nothing of this message was applied`);
+      return;
+    }
+    const newcomers = this.inventory.desk.newcomers(agent, parsed.data);
+    const uuids = new Map(newcomers.map((i) => [i.id, newUuid()]));
+    if (uuids.size > 0) {
+      await this.inventory.reserve([...uuids.values()]);
+      // Read again after the await: the agent may have been deleted, or its connection replaced.
+      if (!this.agents.row(agent.uuid) || ws.readyState !== WebSocket.OPEN) return;
+    }
+    for (const problem of this.inventory.desk.apply(agent, parsed.data, uuids, Date.now())) tell(ws, problem);
   }
 
   /** An open connection of the agent that said hello, or null. An agent silent past its limit is not one. */
