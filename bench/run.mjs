@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Webhook } from "standardwebhooks";
 import { agentPhase } from "./agent-phase.mjs";
+import { inventoryPhase } from "./inventory-phase.mjs";
 import { startWorker } from "./runtime.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -267,6 +268,9 @@ async function main() {
       }),
     );
 
+    // 6. Inventories (bench/inventory-phase.mjs): 1,000 services brought in, resent unchanged, then 100 changes.
+    Object.assign(results, await inventoryPhase({ base, auth, api }));
+
     const b = results.bare;
     const c = results.calls;
     const f = results.sqlite_do_write_floor;
@@ -288,6 +292,7 @@ async function main() {
       deliveries_keep_half_pace: results.ratios.deliveries_vs_accepted >= 0.5,
       call_to_agent_p50_under_50ms: results.agent_latency.p50_ms < 50,
       call_to_agent_p99_under_250ms: results.agent_latency.p99_ms < 250,
+      inventory_1000_services_under_1s: results.inventory.first_full_ms < 1000,
     };
 
     const rows = [
@@ -318,6 +323,12 @@ async function main() {
         `${name}: p50 ${fmt(l.p50_ms)} ms, p99 ${fmt(l.p99_ms)} ms, max ${fmt(l.max_ms)} ms (${l.samples} calls)`,
       );
     }
+    const inv = results.inventory;
+    console.log(
+      `inventory of ${inv.services} services: first ${fmt(inv.first_full_ms, 0)} ms, resent unchanged ` +
+        `${fmt(inv.resend_unchanged_ms, 0)} ms; one change p50 ${fmt(inv.change_p50_ms)} ms, p99 ` +
+        `${fmt(inv.change_p99_ms)} ms (${inv.changes} changes, ${inv.refused} refused)`,
+    );
     console.log("\nratios:", JSON.stringify(results.ratios, null, 0));
     console.log("targets met:", JSON.stringify(results.targets_met, null, 0));
     writeFileSync(join(ROOT, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);

@@ -1,6 +1,16 @@
 /** uuid4 from the runtime's cryptographic source: trigger uuids are the only secret of their URL. */
 export const newUuid = (): string => crypto.randomUUID();
 
+/**
+ * uuid4s that share their first two hex digits, so that they fall in one
+ * shard of the service locator (its pointers are one write): for services
+ * brought in together. They keep 114 random bits; a service uuid is no secret.
+ */
+export function newUuidsInOneShard(count: number): string[] {
+  const shard = newUuid().slice(0, 2);
+  return Array.from({ length: count }, () => shard + newUuid().slice(2));
+}
+
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** Any uuid, any version, either case: how a client may name a service of another server. */

@@ -32,6 +32,19 @@ export class ServiceLocator extends DurableObject<Env> {
     return cursor.rowsWritten > 0;
   }
 
+  /** Records several pointers of one namespace at once (an agent's inventory brings services in by the hundred). */
+  putMany(uuids: string[], namespace: string): void {
+    const now = Date.now();
+    for (const uuid of uuids) {
+      this.ctx.storage.sql.exec(
+        "INSERT INTO pointers (uuid, namespace, created_at) VALUES (?, ?, ?) ON CONFLICT (uuid) DO NOTHING",
+        uuid,
+        namespace,
+        now,
+      );
+    }
+  }
+
   /** Drops the pointer of a service whose create was refused; its uuid was never handed out. */
   remove(uuid: string): void {
     this.ctx.storage.sql.exec("DELETE FROM pointers WHERE uuid = ?", uuid);
@@ -47,6 +60,15 @@ export class ServiceLocator extends DurableObject<Env> {
 
 export function locatorStub(env: Env, serviceUuid: string): DurableObjectStub<ServiceLocator> {
   return env.LOCATOR.getByName(`services-${serviceUuid.slice(0, 2)}`);
+}
+
+/** Writes the pointers of many services of one namespace: one RPC per shard they fall in. */
+export async function putPointers(env: Env, uuids: string[], namespace: string): Promise<void> {
+  const byShard = new Map<string, string[]>();
+  for (const uuid of uuids) byShard.set(uuid.slice(0, 2), [...(byShard.get(uuid.slice(0, 2)) ?? []), uuid]);
+  await Promise.all(
+    [...byShard.values()].map((group) => locatorStub(env, group[0] as string).putMany(group, namespace)),
+  );
 }
 
 /** Positive answers only: a pointer is write-once, a miss may become a hit. */

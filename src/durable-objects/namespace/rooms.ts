@@ -1,5 +1,5 @@
 import { config } from "../../config";
-import { locatorStub } from "../locator";
+import { putPointers } from "../locator";
 import { Actions } from "./actions";
 import { Agents } from "./agents/agents";
 import { InventoryDesk } from "./agents/inventory";
@@ -44,9 +44,7 @@ export function buildRooms(ctx: DurableObjectState, env: () => Env, migrated: ()
   const agents = new Agents(sql, name, (uuid) => links?.lastPing(uuid) ?? null);
   const leaseMs = () => config(env()).DISPATCH_LEASE_SECONDS * 1000;
   const actions = new Actions(sql, name, scheduler, leaseMs, streams);
-  const reserve = async (uuids: string[]) => {
-    await Promise.all(uuids.map((uuid) => locatorStub(env(), uuid).put(uuid, name())));
-  };
+  const reserve = (uuids: string[]) => putPointers(env(), uuids, name());
   const inventory = { desk: new InventoryDesk(services, actions), reserve };
   links = new AgentLinks(ctx, agents, () => agentJobs as AgentJobs, streams, inventory);
   const attempts = new Attempts(sql, name, actions, services, scheduler, () => attemptSettings(config(env())));

@@ -222,6 +222,9 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE services ADD COLUMN update_message TEXT;
       ALTER TABLE services ADD COLUMN synchronized_at INTEGER;
       CREATE INDEX services_by_agent ON services (agent_uuid, orchestrator_id) WHERE agent_uuid IS NOT NULL;
+      CREATE INDEX services_by_agent_target ON services (
+        json_extract(target_public, '$.agent'), json_extract(target_public, '$.swarm_service')
+      ) WHERE json_extract(target_public, '$.type') = 'agent';
     `,
   },
 ];

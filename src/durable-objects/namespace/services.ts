@@ -252,40 +252,43 @@ export class Services {
       .one().n;
   }
 
-  /** A service first seen in an agent's inventory: created with that agent as its target. */
+  /** A service first seen in an agent's inventory: created with that agent as its target, in one write. */
   adopt(uuid: string, agentUuid: string, item: InventoryItem, truth: Truth, now: number): void {
     const target = { type: "agent", agent: agentUuid, swarm_service: item.name };
     const max = item.max_num_containers ?? Math.max(DEFAULT_MAX_CONTAINERS, truth.target_num_containers);
     this.sql.exec(
-      `INSERT INTO services (uuid, name, stack, state, target_num_containers, max_num_containers, target_public,
-         created_at, agent_uuid, present, synchronized_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+      `INSERT INTO services (uuid, name, stack, state, target_num_containers, current_num_containers,
+         running_num_containers, image_name, image_tag, deployed_at, started_at, max_num_containers, target_public,
+         created_at, agent_uuid, orchestrator_id, present, update_state, update_message, synchronized_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
       uuid,
       item.name,
       item.stack,
       truth.state,
       truth.target_num_containers,
+      truth.current_num_containers,
+      truth.running_num_containers,
+      truth.image_name,
+      truth.image_tag,
+      truth.deployed_at,
+      truth.running_num_containers > 0 ? now : null,
       max,
       JSON.stringify(target),
       now,
       agentUuid,
+      truth.orchestrator_id,
+      truth.update_state,
+      truth.update_message,
       now,
     );
-    this.follow(this.row(uuid) as ServiceRow, agentUuid, truth, item.max_num_containers, now, "create");
+    this.announce(uuid, "create");
   }
 
   /**
    * Makes a service show what its orchestrator runs. Writes (and tells the
    * streams) only when something differs: a resend of the same figures costs a read.
    */
-  follow(
-    row: ServiceRow,
-    agentUuid: string,
-    truth: Truth,
-    maxFromLabel: number | null,
-    now: number,
-    event: "create" | "update" = "update",
-  ): boolean {
+  follow(row: ServiceRow, agentUuid: string, truth: Truth, maxFromLabel: number | null, now: number): boolean {
     const next = {
       ...truth,
       image_name: truth.image_name ?? row.image_name,
@@ -293,7 +296,6 @@ export class Services {
     };
     const max = maxFromLabel ?? row.max_num_containers;
     const same =
-      event === "update" &&
       row.agent_uuid === agentUuid &&
       row.present === 1 &&
       row.max_num_containers === max &&
@@ -321,7 +323,7 @@ export class Services {
       next.running_num_containers > 0 ? now : null,
       row.uuid,
     );
-    this.announce(row.uuid, event);
+    this.announce(row.uuid, "update");
     return true;
   }
 

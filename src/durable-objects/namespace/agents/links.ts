@@ -1,7 +1,7 @@
 import { AGENT_SILENCE_MS, type AgentReplacement, agentUri, replacementNote } from "../../../domain/agent";
 import { AgentMessage, firstProblem, Hello } from "../../../domain/agent-protocol";
 import { sha256Hex } from "../../../domain/crypto";
-import { newUuid } from "../../../domain/ids";
+import { newUuidsInOneShard } from "../../../domain/ids";
 import { Inventory } from "../../../domain/inventory";
 import { streamEvent } from "../../../domain/stream-event";
 import { type Publisher, Streams } from "../streams";
@@ -138,7 +138,8 @@ export class AgentLinks {
       return;
     }
     const newcomers = this.inventory.desk.newcomers(agent, parsed.data);
-    const uuids = new Map(newcomers.map((i) => [i.id, newUuid()]));
+    const reserved = newUuidsInOneShard(newcomers.length);
+    const uuids = new Map(newcomers.map((i, n) => [i.id, reserved[n] as string]));
     if (uuids.size > 0) {
       await this.inventory.reserve([...uuids.values()]);
       // Read again after the await: the agent may have been deleted, or its connection replaced.
