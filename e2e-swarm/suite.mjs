@@ -44,6 +44,7 @@ export function swarmSuite({ vars = {} } = {}) {
     async createAgent(name) {
       const res = await s.api("POST", "/api/agent/v1/agent/", { name });
       assert.equal(res.status, 201, res.text);
+      s.agentUuids.set(name, res.json.uuid);
       return res.json;
     },
     agentState: async (agent) => (await s.api("GET", agent.resource_uri)).json,
@@ -91,13 +92,32 @@ export function swarmSuite({ vars = {} } = {}) {
         target: { type: "agent", agent, swarm_service: swarmService },
       });
     },
-    /** As createTargetedService, asserting the 201. */
+    /**
+     * As createTargetedService, asserting the 201; or, when the agent's inventory brought the swarm
+     * service in first (409: the name is taken), that service, which must target the agent, with
+     * the `max` asked for.
+     */
     async targetedService(opts) {
       const res = await s.createTargetedService(opts);
+      if (res.status === 409) return s.broughtIn(opts);
       assert.equal(res.status, 201, `POST /api/app/v1/service/ with an agent target: ${res.status} ${res.text}`);
       assert.equal(res.json.target?.type, "agent", res.text);
       return res.json;
     },
+    /** The service an agent's inventory brought in under `name`, given the `max` asked for. */
+    async broughtIn({ name, agent, swarmService = name, max = 10 }) {
+      const list = await s.api("GET", `/api/app/v1/service/?name=${encodeURIComponent(name)}`);
+      const [found] = list.json.objects;
+      assert.ok(found, `the service ${name}: ${list.text}`);
+      assert.equal(found.target?.type, "agent", JSON.stringify(found.target));
+      assert.equal(found.target?.swarm_service, swarmService, JSON.stringify(found.target));
+      assert.ok([agent, s.agentUuids.get(agent)].includes(found.target?.agent), JSON.stringify(found.target));
+      const patched = await s.api("PATCH", found.resource_uri, { max_num_containers: max });
+      assert.equal(patched.status, 200, patched.text);
+      return patched.json;
+    },
+    /** Agent names to uuids, for the services an inventory brought in (their target names the uuid). */
+    agentUuids: new Map(),
     getService: async (service) => (await s.api("GET", service.resource_uri)).json,
 
     async createTrigger(service, operation) {

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { describe } from "./allow.ts";
 import { parseArgs, USAGE } from "./args.ts";
+import { Inventory } from "./inventory.ts";
 import { JobRunner } from "./jobs.ts";
 import { AGENT_VERSION, startLink } from "./link.ts";
 import { defaultConfigPath, RegistryCredentials } from "./registry-auth.ts";
 import { SwarmOrchestrator } from "./swarm.ts";
+import { SwarmInventorySource } from "./swarm-inventory.ts";
 
 /**
  * The agent: run it next to an orchestrator with the URL of the API and the
@@ -30,6 +32,12 @@ log(`dockercloud-agent ${AGENT_VERSION}; may act on: ${describe(options.allow)}$
 const credentials = new RegistryCredentials(options.registryConfig ?? defaultConfigPath(process.env), log);
 log(`registry credentials: the "auths" of ${credentials.path} (credential helpers are not run)`);
 const swarm = new SwarmOrchestrator(undefined, credentials);
+// The inventory is read-only: a dry run sends it too.
+const inventory = new Inventory(new SwarmInventorySource(swarm.docker), {
+  rules: options.allow,
+  send: (message) => link.send(message),
+  log,
+});
 const DESCRIBE_TIMEOUT_MS = 10_000;
 let engineReported: boolean | undefined;
 
@@ -67,9 +75,16 @@ const link = startLink(
       log(`action ${job.action}: ${job.kind} ${job.service} (attempt ${job.attempt})`);
       void runner.handle(job, (message) => link.send(message));
     },
+    onWelcome: () => void inventory.sendFull(),
   },
   log,
 );
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => link.stop());
+inventory.start();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    inventory.stop();
+    link.stop();
+  });
+}
 // Exit even with a job's wait under way: its report could no longer be sent.
 process.exit(await link.done);

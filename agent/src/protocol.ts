@@ -39,6 +39,40 @@ export type Observed = {
   image: string;
 };
 
+/**
+ * One orchestrator service in the agent's inventory (the service checks it with src/domain/inventory.ts):
+ * only services the agent's rules let it act on, each as the orchestrator runs it now.
+ */
+export type InventoryItem = {
+  /** The orchestrator's id of the service (Swarm: the service ID). */
+  id: string;
+  name: string;
+  /** The image as it runs, `repo:tag@sha256:...`; null when there is none the service would accept. */
+  image: string | null;
+  mode: "replicated" | "global";
+  /** Replicas asked for; null for a global service. */
+  replicas: number | null;
+  /** Tasks that should be running now. */
+  desired: number;
+  /** Tasks running now. */
+  running: number;
+  /** The last update's state and, once it was paused or rolled back, the orchestrator's words for why. */
+  update: { state: UpdateState | null; message: string | null };
+  stack: string | null;
+  /** The label io.dockercloud.max_num_containers, when it holds a whole number from 1 to 1,000. */
+  max_num_containers: number | null;
+  /** When the orchestrator last changed the service's spec (ISO 8601). */
+  updated_at: string | null;
+};
+
+export type UpdateState =
+  | "updating"
+  | "paused"
+  | "completed"
+  | "rollback_started"
+  | "rollback_paused"
+  | "rollback_completed";
+
 export type ServerMessage =
   /** The answer to a hello: the connection is the agent's now, and its jobs follow. */
   | { type: "welcome" }
@@ -65,6 +99,14 @@ export type AgentMessage =
       node_id: string | null;
     }
   | { type: "ping" }
+  /**
+   * The services the agent may act on. `full`: every one of them, sent after each welcome and
+   * every minute (a service the agent brought in before and not listed is gone); otherwise the
+   * ones that changed or appeared, and the ids of those removed or no longer allowed. At most
+   * 1,000 entries (services and gone together): the service refuses a bigger message whole.
+   */
+  | { type: "inventory"; full: true; services: InventoryItem[] }
+  | { type: "inventory"; full: false; services: InventoryItem[]; gone: string[] }
   /** Sent as soon as a job arrives: the service then waits up to converge_seconds (plus a margin) for the report. */
   | { type: "ack"; action: string; attempt: number }
   /** One line for the action's log (at most 500 characters are kept). */
