@@ -33,6 +33,7 @@ type Op =
   | { t: "rename"; pick: number }
   | { t: "max"; pick: number; max: number }
   | { t: "terminate"; pick: number }
+  | { t: "retarget"; pick: number; to: "other" | "none" }
   | { t: "call"; pick: number }
   | { t: "redial" };
 
@@ -59,6 +60,14 @@ const OP: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({ t: fc.constant("max" as const), pick: fc.nat(), max: fc.integer({ min: 1, max: 9 }) }),
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("terminate" as const), pick: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant("retarget" as const),
+      pick: fc.nat(),
+      to: fc.constantFrom("other" as const, "none" as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("call" as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ t: "redial" as const }) },
 );
@@ -96,8 +105,9 @@ class World {
   constructor(
     readonly user: User,
     readonly agent: { uuid: string; token: string },
-    /** Services the agent does not own, as they were made. */
-    readonly foreign: Row[],
+    readonly other: string,
+    /** Services the agent does not own, as they were made or last changed through the API. */
+    readonly foreign: Map<string, Row>,
   ) {}
 
   rows(): Promise<Row[]> {
@@ -152,6 +162,15 @@ async function apply(w: World, op: Op): Promise<void> {
     case "max":
       if (uri) expect([200, 400]).toContain((await as(w.user, "PATCH", uri, { max_num_containers: op.max })).status);
       return;
+    case "retarget": {
+      if (!pick || !uri) return;
+      const target = op.to === "none" ? null : { type: "agent", agent: w.other, swarm_service: `x${op.pick % 3}` };
+      const r = await as(w.user, "PATCH", uri, { target });
+      expect(r.status).toBe(200);
+      const row = (await w.rows()).find((x) => x.uuid === pick.uuid);
+      if (row) w.foreign.set(row.uuid, row);
+      return;
+    }
     case "terminate":
       if (uri) expect((await as(w.user, "DELETE", uri)).status).toBe(202);
       return;
@@ -177,7 +196,7 @@ async function check(w: World): Promise<void> {
     .filter((r) => r.target_public?.includes(w.agent.uuid))
     .map((r) => (JSON.parse(r.target_public as string) as { swarm_service: string }).swarm_service);
   expect(new Set(targets).size, "one API service per swarm service (by target)").toBe(targets.length);
-  for (const f of w.foreign) {
+  for (const f of w.foreign.values()) {
     expect(
       rows.find((r) => r.uuid === f.uuid),
       "a service the agent does not own is untouched",
@@ -201,9 +220,9 @@ describe("inventory: one service per swarm service, others untouched, ends equal
           name: "front",
           target: { type: "agent", agent: agent.uuid, swarm_service: "web" },
         });
-        const probe = new World(user, agent, []);
+        const probe = new World(user, agent, other.uuid, new Map());
         const foreign = (await probe.rows()).filter((r) => !r.target_public?.includes(agent.uuid));
-        const w = new World(user, agent, foreign);
+        const w = new World(user, agent, other.uuid, new Map(foreign.map((r) => [r.uuid, r])));
         await w.dial();
         try {
           for (const op of ops) {
@@ -213,8 +232,9 @@ describe("inventory: one service per swarm service, others untouched, ends equal
           await w.send(true, last.map(itemOf));
           await check(w);
           const owned = await w.owned();
+          const others = new Set([...w.foreign.values()].map((r) => r.name));
           for (const s of last) {
-            if (s.name === "db" || s.name === "cache") continue; // refused: their names belong to others
+            if (others.has(s.name)) continue; // refused: the name belongs to a service the agent does not own
             const row = owned.find((r) => r.orchestrator_id === idOf(s.name));
             expect(row, `${s.name} is in the API`).toBeDefined();
             expect(row).toMatchObject({

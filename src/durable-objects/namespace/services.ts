@@ -106,6 +106,10 @@ export class Services {
     if (changes.target_public !== undefined) {
       set("target_public", changes.target_public ? JSON.stringify(changes.target_public) : null);
       set("target_sealed", changes.target_sealed ?? null);
+      // Pointed away from the agent whose inventory brought it in: that inventory no longer touches it.
+      if (row.agent_uuid !== null && changes.target_public?.agent !== row.agent_uuid) {
+        sets.push("agent_uuid = NULL", "orchestrator_id = NULL", "present = NULL");
+      }
     }
     if (sets.length) this.sql.exec(`UPDATE services SET ${sets.join(", ")} WHERE uuid = ?`, ...args, row.uuid);
     return ok(this.announce(row.uuid, "update"));
@@ -226,7 +230,13 @@ export class Services {
   linkedTo(agentUuid: string, item: InventoryItem): ServiceRow | undefined {
     return (
       this.sql
-        .exec<ServiceRow>("SELECT * FROM services WHERE agent_uuid = ? AND orchestrator_id = ?", agentUuid, item.id)
+        .exec<ServiceRow>(
+          `SELECT * FROM services WHERE agent_uuid = ? AND orchestrator_id = ?
+             AND json_extract(target_public, '$.agent') = ?`,
+          agentUuid,
+          item.id,
+          agentUuid,
+        )
         .toArray()[0] ??
       this.sql
         .exec<ServiceRow>(
