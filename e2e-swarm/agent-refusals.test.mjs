@@ -113,9 +113,9 @@ describe("operations an agent refuses or cannot perform, on a real swarm", () =>
       },
     });
     assert.equal(dial.status, 401, dial.text);
-    const stale = s.runAgent(agent);
-    await waitAgentOutput(stale, "could not connect");
-    assert.equal(stale.exit, null, "the program keeps dialling");
+    const stale = s.runAgent(agent, { args: ["--retry-forever"] });
+    await waitAgentOutput(stale, "the service refused the agent's token (401)");
+    assert.equal(stale.exit, null, "with --retry-forever the program keeps dialling");
   });
 
   s.step("an operation of a service targeting the deleted agent: never performed, Failed with why", async () => {

@@ -80,19 +80,19 @@ describe("the agent program's connection", () => {
     );
   });
 
-  step("a program started with a deleted agent's token keeps dialling, refused, and says so", async () => {
-    const stale = startAgent(state.agent.token);
-    agents.push(stale);
-    await waitFor(
-      "a refused dial to be logged",
-      async () => stale.output.some((l) => l.includes("could not connect")),
-      {
-        timeoutMs: 10_000,
-      },
-    );
-    assert.equal(stale.exit, null);
-    stale.child.kill("SIGTERM");
-    await waitFor("the program to stop on SIGTERM", async () => stale.exit !== null, { timeoutMs: 5_000 });
-    assert.equal(stale.exit.code, 0);
-  });
+  step(
+    "a program started with a deleted agent's token is told the token is refused, and stops after 3 tries (exit 3)",
+    async () => {
+      const stale = startAgent(state.agent.token);
+      agents.push(stale);
+      await waitFor(
+        "the refusal to be named",
+        async () => stale.output.some((l) => l.includes("the service refused the agent's token (401)")),
+        { timeoutMs: 10_000 },
+      );
+      await waitFor("the program to stop after 3 refusals", async () => stale.exit !== null, { timeoutMs: 20_000 });
+      assert.equal(stale.exit.code, 3, stale.output.join("\n"));
+      assert.ok(stale.output.some((l) => l.includes("refused 3 times in a row, this process exits")));
+    },
+  );
 });

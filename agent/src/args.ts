@@ -12,55 +12,94 @@ export type Options = {
   dryRun: boolean;
   /** The docker CLI config file with registry credentials; null: the docker CLI's own (registry-auth.ts). */
   registryConfig: string | null;
+  /** Keep dialling when the service refuses the token, instead of exiting (link.ts). */
+  retryForever: boolean;
 };
 
-export const USAGE =
+/** Flags that take no value. */
+const SWITCHES = ["allow-all", "dry-run", "retry-forever"];
+/** Flags that take one, as `--name value` or `--name=value`. */
+const VALUED = ["url", "token", "allow-label", "allow-service", "heartbeat-seconds", "registry-config"];
+/** Every flag the parser takes (besides --help, which the program answers before parsing): USAGE must tell each. */
+export const FLAGS: readonly string[] = [...SWITCHES, ...VALUED];
+
+const SYNOPSIS =
   "usage: dockercloud-agent --url https://<api host> --token <agent token> " +
   "(--allow-label KEY=VALUE | --allow-service NAME)... | --allow-all [--dry-run] [--registry-config PATH] " +
-  "(URL and token may come from DOCKERCLOUD_AGENT_URL and DOCKERCLOUD_AGENT_TOKEN, " +
-  '--dry-run from DOCKERCLOUD_AGENT_DRY_RUN=1; registry credentials are read from the "auths" of ' +
-  "--registry-config, default $DOCKER_CONFIG/config.json or ~/.docker/config.json; credential helpers are not run)";
+  "[--heartbeat-seconds N] [--retry-forever]";
+
+/** Why the command line is refused, with the way to the whole help. */
+const refused = (why: string) => `${why}\n${SYNOPSIS}\n(--help tells every flag, environment variable and exit code)`;
+
+export const USAGE = `${SYNOPSIS}
+
+Runs next to a Docker Swarm manager, dials out to the Docker Cloud triggers API and performs the
+redeploys and scales it is sent, on the services its rules allow and no other.
+
+flags:
+  --url URL                  the API's base URL: https://, or http:// for localhost only (the token travels in it)
+  --token TOKEN              the agent's token, dca_<namespace>_<40 hex digits>, shown once when the agent was created
+  --allow-label KEY=VALUE    may act on services with this label; repeatable
+  --allow-service NAME       may act on the service of this name; repeatable
+  --allow-all                may act on every service; a rule (this or one of the two above) is required
+  --dry-run                  check each job and say what would be done, changing nothing
+  --heartbeat-seconds N      seconds between heartbeats, 1 to 60 (default 15; an agent silent for 90 s is dropped)
+  --registry-config PATH     docker config file whose "auths" give registry credentials (no credential helper is run)
+  --retry-forever            keep dialling when the service refuses the token, instead of exiting 3
+  --help, -h                 print this and exit
+
+environment:
+  DOCKERCLOUD_AGENT_URL              the API's base URL, when --url is not given
+  DOCKERCLOUD_AGENT_TOKEN            the agent's token, when --token is not given (keeps it out of ps)
+  DOCKERCLOUD_AGENT_DRY_RUN=1        as --dry-run
+  DOCKERCLOUD_AGENT_RETRY_FOREVER=1  as --retry-forever
+  DOCKER_HOST                        the Docker engine, as for the docker CLI (default unix:///var/run/docker.sock)
+  DOCKER_TLS_VERIFY=1                TLS to a tcp:// DOCKER_HOST, as for the docker CLI
+  DOCKER_CERT_PATH                   the folder of ca.pem, cert.pem and key.pem for that TLS
+  DOCKER_CONFIG                      --registry-config defaults to $DOCKER_CONFIG/config.json, else ~/.docker/config.json
+  NODE_EXTRA_CA_CERTS                a PEM file of extra CAs to trust, for an API behind a private CA
+
+exit codes:
+  0  stopped by SIGINT or SIGTERM
+  1  the service ended the agent: deleted, its token rotated, another process took its place, or its hello refused
+  2  the command line was refused
+  3  the service refused the token 3 times in a row (not with --retry-forever)`;
+
+const yes = (value: string | undefined) => value === "1" || value === "true";
 
 /** Parses `--name value` pairs; the token may come from the environment, so it stays out of `ps`. */
 export function parseArgs(argv: readonly string[], env: Record<string, string | undefined>): Options | string {
   const given = new Map<string, string>();
+  const switches = new Set<string>();
   let allow = NO_RULES;
-  let dryRun = env.DOCKERCLOUD_AGENT_DRY_RUN === "1" || env.DOCKERCLOUD_AGENT_DRY_RUN === "true";
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     const [name, inline] = arg.startsWith("--") ? arg.slice(2).split(/=(.*)/s) : [undefined, undefined];
-    if (!name) return `unexpected argument '${arg}'; ${USAGE}`;
-    if (name === "dry-run") {
-      if (inline !== undefined && inline !== "true") return "--dry-run takes no value";
-      dryRun = true;
-      continue;
-    }
-    if (name === "allow-all") {
-      const next = addRule(allow, name, inline);
-      if (typeof next === "string") return next;
-      allow = next;
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) return `--${name} needs a value; ${USAGE}`;
+    if (!name) return refused(`unexpected argument '${arg}'`);
+    if (!FLAGS.includes(name)) return refused(`unknown option --${name}`);
+    const isSwitch = SWITCHES.includes(name);
+    const value = isSwitch ? inline : (inline ?? argv[++i]);
+    if (isSwitch && value !== undefined && value !== "true") return `--${name} takes no value`;
+    if (!isSwitch && value === undefined) return refused(`--${name} needs a value`);
     if (name.startsWith("allow-")) {
       const next = addRule(allow, name, value);
       if (typeof next === "string") return next;
       allow = next;
-      continue;
-    }
-    given.set(name, value);
-  }
-  for (const name of given.keys()) {
-    if (!["url", "token", "heartbeat-seconds", "registry-config"].includes(name))
-      return `unknown option --${name}; ${USAGE}`;
+    } else if (isSwitch) switches.add(name);
+    else given.set(name, value ?? "");
   }
   if (!hasRules(allow)) {
-    return `say which services the agent may act on: --allow-label KEY=VALUE, --allow-service NAME, or --allow-all; ${USAGE}`;
+    return refused(
+      "say which services the agent may act on: --allow-label KEY=VALUE, --allow-service NAME, or --allow-all",
+    );
   }
   const url = given.get("url") ?? env.DOCKERCLOUD_AGENT_URL;
   const token = given.get("token") ?? env.DOCKERCLOUD_AGENT_TOKEN;
-  if (!url || !token) return USAGE;
+  if (!url || !token) {
+    return refused(
+      "say where the API is and the agent's token: --url and --token, or DOCKERCLOUD_AGENT_URL and DOCKERCLOUD_AGENT_TOKEN",
+    );
+  }
   const parsed = apiUrl(url);
   if (typeof parsed === "string") return parsed;
   if (!/^dca_[a-z0-9]{4,30}_[0-9a-f]{40}$/.test(token)) {
@@ -73,7 +112,15 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   }
   const registryConfig = given.get("registry-config") ?? null;
   if (registryConfig === "") return "--registry-config needs a file's path";
-  return { url: parsed.toString(), token, heartbeatMs: heartbeat * 1000, allow, dryRun, registryConfig };
+  return {
+    url: parsed.toString(),
+    token,
+    heartbeatMs: heartbeat * 1000,
+    allow,
+    dryRun: switches.has("dry-run") || yes(env.DOCKERCLOUD_AGENT_DRY_RUN),
+    registryConfig,
+    retryForever: switches.has("retry-forever") || yes(env.DOCKERCLOUD_AGENT_RETRY_FOREVER),
+  };
 }
 
 /** The API's base URL, or why not: https://, or http:// for localhost only (the token travels in it). */
@@ -82,7 +129,7 @@ function apiUrl(url: string): URL | string {
   try {
     parsed = new URL(url);
   } catch {
-    return `--url '${url}' is not a URL; ${USAGE}`;
+    return refused(`--url '${url}' is not a URL`);
   }
   const local = parsed.hostname === "localhost" || parsed.hostname === "127.0.0.1";
   if (parsed.protocol !== "https:" && !(parsed.protocol === "http:" && local)) {

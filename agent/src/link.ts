@@ -1,5 +1,6 @@
 import { connectUrl, type Options } from "./args.ts";
 import { reconnectDelayMs } from "./backoff.ts";
+import { askAgain, explainAnswer } from "./dial-failure.ts";
 import type { AgentMessage, Job, ServerMessage } from "./protocol.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -10,8 +11,23 @@ export const AGENT_VERSION = "0.1.0";
  */
 const NodeWebSocket = WebSocket as unknown as new (url: string, init: { headers: Record<string, string> }) => WebSocket;
 
-const RECONNECT_BASE_MS = 1_000;
 const RECONNECT_MAX_MS = 60_000;
+
+/**
+ * Refusals of the token in a row after which the agent stops dialling and exits EXIT_REFUSED: a token
+ * the service does not know will not become valid by itself, and a supervisor restarting the agent on a
+ * non-zero exit brings it back with whatever token it is given next. More than one, so a refusal in a
+ * passing fault of the service does not stop the agent.
+ */
+export const MAX_REFUSALS = 3;
+export const EXIT_REFUSED = 3;
+
+/**
+ * How long a dial may take to open (Node's WebSocket gives a silent server minutes), how long the plain
+ * request that explains a failed dial may take, and the first delay before dialling again.
+ */
+export type LinkLimits = { dialMs: number; askMs: number; retryBaseMs: number };
+const LIMITS: LinkLimits = { dialMs: 20_000, askMs: 10_000, retryBaseMs: 1_000 };
 
 /**
  * Close codes after which dialling again cannot help (see the API's docs/architecture.md), and
@@ -73,9 +89,12 @@ export type Link = {
    * back, and the job runner answers a redelivery.
    */
   send(message: AgentMessage): void;
-  /** Closes the connection and stops dialling. */
-  stop(): void;
-  /** Settles with the process's exit code: 0 when stopped, 1 when the service ended the agent. */
+  /** Closes the connection and stops dialling; given the signal that asked for it, says so. */
+  stop(signal?: string): void;
+  /**
+   * Settles with the process's exit code: 0 when stopped, 1 when the service ended the agent,
+   * EXIT_REFUSED when it refused the token MAX_REFUSALS times in a row (unless told to retry forever).
+   */
   done: Promise<number>;
 };
 
@@ -89,12 +108,18 @@ export type Link = {
 /** What the link hands on: each job, and each welcome (a connection became the agent's: time to send the inventory). */
 export type LinkEvents = { onJob: (job: Job) => void; onWelcome?: () => void };
 
-export function startLink(opts: Options, hello: Hello, events: LinkEvents, log: (line: string) => void): Link {
-  const link = new AgentLink(opts, hello, events, log);
+export function startLink(
+  opts: Options,
+  hello: Hello,
+  events: LinkEvents,
+  log: (line: string) => void,
+  limits: LinkLimits = LIMITS,
+): Link {
+  const link = new AgentLink(opts, hello, events, log, limits);
   void link.dial();
   return {
     send: (message) => link.send(message),
-    stop: () => link.stop(),
+    stop: (signal) => link.stop(signal),
     done: link.done,
   };
 }
@@ -104,18 +129,28 @@ class AgentLink {
   private finish: (code: number) => void = () => {};
   private stopped = false;
   private failures = 0;
+  /** The token's refusals in a row. */
+  private refusals = 0;
   private socket: WebSocket | null = null;
   private retry: NodeJS.Timeout | undefined;
+  /** Ends the request that explains a failed dial, when the agent stops meanwhile. */
+  private asking = new AbortController();
   private readonly opts: Options;
   private readonly hello: Hello;
   private readonly events: LinkEvents;
   private readonly log: (line: string) => void;
+  private readonly limits: LinkLimits;
+  private readonly host: string;
+  private readonly headers: Record<string, string>;
 
-  constructor(opts: Options, hello: Hello, events: LinkEvents, log: (line: string) => void) {
+  constructor(opts: Options, hello: Hello, events: LinkEvents, log: (line: string) => void, limits: LinkLimits) {
     this.opts = opts;
     this.hello = hello;
     this.events = events;
     this.log = log;
+    this.limits = limits;
+    this.host = new URL(opts.url).host;
+    this.headers = { authorization: `Bearer ${opts.token}`, "user-agent": `dockercloud-agent/${AGENT_VERSION}` };
     this.done = new Promise<number>((resolve) => {
       this.finish = resolve;
     });
@@ -125,9 +160,7 @@ class AgentLink {
   async dial() {
     const about = helloFields(await this.hello().catch(() => UNKNOWN));
     if (this.stopped) return;
-    const ws = new NodeWebSocket(connectUrl(this.opts.url), {
-      headers: { authorization: `Bearer ${this.opts.token}`, "user-agent": `dockercloud-agent/${AGENT_VERSION}` },
-    });
+    const ws = new NodeWebSocket(connectUrl(this.opts.url), { headers: this.headers });
     this.socket = ws;
     const errors = new ServiceErrors(this.log);
     let opened = false;
@@ -135,8 +168,9 @@ class AgentLink {
     let heartbeat: NodeJS.Timeout | undefined;
     ws.addEventListener("open", () => {
       opened = true;
+      clearTimeout(slow);
       this.failures = 0;
-      this.log(`connected to ${new URL(this.opts.url).host}`);
+      this.refusals = 0;
       // The hello comes first on a connection: until it arrives the service does not count this one as the agent.
       ws.send(JSON.stringify({ type: "hello", agent_version: AGENT_VERSION, ...about }));
       lastPong = Date.now();
@@ -147,14 +181,20 @@ class AgentLink {
       this.received(String(event.data), errors);
     });
     // Each socket ends once: by its close, or, for a dial refused before it opened, by its error (Node's
-    // WebSocket reports a refused upgrade, a 401 say, with an error and no close).
+    // WebSocket reports a refused upgrade, a 401 say, with an error and no close), or by the dial's deadline.
     let ended = false;
-    const end = (code: number, reason: string) => {
+    const end = (code: number, reason: string, silent?: string) => {
       if (ended) return;
       ended = true;
+      clearTimeout(slow);
       clearInterval(heartbeat);
-      this.ended(opened, code, reason, errors);
+      if (opened) this.ended(code, reason, errors);
+      else void this.failed(silent);
     };
+    const slow = setTimeout(() => {
+      end(1006, "", `no answer from ${this.host} within ${this.limits.dialMs / 1000} s`);
+      ws.close();
+    }, this.limits.dialMs);
     ws.addEventListener("close", (event) => end(event.code, event.reason));
     ws.addEventListener("error", () => {
       if (!opened) end(1006, "");
@@ -165,9 +205,13 @@ class AgentLink {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
-  stop() {
+  stop(signal?: string) {
+    if (signal && !this.stopped) {
+      this.log(`stopping on ${signal}: closing the connection; a job under way is redelivered to the next run`);
+    }
     this.stopped = true;
     clearTimeout(this.retry);
+    this.asking.abort();
     this.socket?.close(1000, "agent stopping");
     this.finish(0);
   }
@@ -186,12 +230,15 @@ class AgentLink {
   private received(text: string, errors: ServiceErrors) {
     const message = parseMessage(text);
     if (message?.type === "job") this.events.onJob(message.job);
-    else if (message?.type === "welcome") this.events.onWelcome?.();
-    else if (message?.type === "error") errors.add(message.error.slice(0, ERROR_MAX_CHARS));
+    else if (message?.type === "welcome") {
+      this.log(`connected to ${this.host}; the service welcomed this agent`);
+      this.events.onWelcome?.();
+    } else if (message?.type === "error") errors.add(message.error.slice(0, ERROR_MAX_CHARS));
     else if (!message) this.log(`ignored a message the agent does not understand: ${text.slice(0, 200)}`);
   }
 
-  private ended(opened: boolean, code: number, reason: string, errors: ServiceErrors) {
+  /** A connection that opened has ended: the agent exits if dialling again cannot help, else dials again. */
+  private ended(code: number, reason: string, errors: ServiceErrors) {
     if (this.stopped) {
       errors.drop();
       return;
@@ -201,22 +248,48 @@ class AgentLink {
       const told = final.told && errors.last !== null ? final.told(errors.last) : null;
       if (told) errors.drop();
       else errors.flush();
-      this.log(`disconnected: ${told ?? final.why}; this process exits`);
-      this.stopped = true;
-      this.finish(1);
+      this.exit(1, `disconnected: ${told ?? final.why}; this process exits`);
       return;
     }
     errors.flush();
-    this.failures += 1;
-    const delay = reconnectDelayMs(this.failures, RECONNECT_BASE_MS, RECONNECT_MAX_MS);
     const retried = RETRIED_CLOSES[code];
-    const why = retried ? `${code}: ${retried}` : `${code}${reason ? ` ${reason}` : ""}`;
-    this.log(
-      opened
-        ? `disconnected (${why}); dialling again in ${delay} ms`
-        : `could not connect (is the URL right, the token valid?); dialling again in ${delay} ms`,
-    );
+    this.again(`disconnected (${retried ? `${code}: ${retried}` : `${code}${reason ? ` ${reason}` : ""}`})`, "");
+  }
+
+  /**
+   * A dial that never opened: why, asked again over plain HTTP(S) unless already known, since Node's
+   * WebSocket tells neither a refused upgrade's status nor a failed connection's error.
+   */
+  private async failed(known: string | undefined) {
+    if (this.stopped) return;
+    const url = connectUrl(this.opts.url).replace(/^ws/, "http");
+    const failure = known
+      ? { why: known, refused: false }
+      : explainAnswer(await askAgain(url, this.headers, this.limits.askMs, this.asking.signal), url, this.limits.askMs);
+    if (this.stopped) return;
+    this.refusals = failure.refused ? this.refusals + 1 : 0;
+    const line = `could not connect: ${failure.why}`;
+    if (!failure.refused) this.again(line, "");
+    else if (this.opts.retryForever) this.again(line, " (--retry-forever)");
+    else if (this.refusals < MAX_REFUSALS) {
+      this.again(line, ` (${this.refusals} in a row; at ${MAX_REFUSALS} this process exits)`);
+    } else {
+      const why = `refused ${this.refusals} times in a row, this process exits (--retry-forever keeps it dialling)`;
+      this.exit(EXIT_REFUSED, `${line}; ${why}`);
+    }
+  }
+
+  private again(line: string, note: string) {
+    this.failures += 1;
+    const delay = reconnectDelayMs(this.failures, this.limits.retryBaseMs, RECONNECT_MAX_MS);
+    this.log(`${line}; dialling again in ${delay} ms${note}`);
     this.retry = setTimeout(() => void this.dial(), delay);
+  }
+
+  private exit(code: number, line: string) {
+    this.log(line);
+    this.stopped = true;
+    this.finish(code);
   }
 }
 

@@ -83,7 +83,7 @@ inventory.start();
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     inventory.stop();
-    link.stop();
+    link.stop(signal);
   });
 }
 // Exit even with a job's wait under way: its report could no longer be sent.

@@ -59,6 +59,28 @@ const FAILED_STATES: Record<string, string> = {
   paused: "the update was paused",
 };
 
+/** Update states other than "updating" and "completed", as the progress line says them. */
+const STATE_WORDS: Record<string, string> = {
+  paused: "paused",
+  rollback_started: "rolling back",
+  rollback_paused: "rollback paused",
+  rollback_completed: "rolled back",
+};
+
+/**
+ * The progress line of a redeploy. It counts the tasks of the update apart from all the tasks running:
+ * early in a rolling update none runs the new image while the old tasks still serve, and "0 running"
+ * would read as an outage.
+ */
+function redeployLine(state: string | null, updated: number, expected: number, running: number, image: string) {
+  const tasks = `${updated} of ${expected} tasks`;
+  if (state === "completed") {
+    return `update completed: ${tasks} on ${image}${running === updated ? "" : `; ${running} running`}`;
+  }
+  const phase = state === null || state === "updating" ? "" : `update ${STATE_WORDS[state] ?? state}: `;
+  return `${phase}${tasks} updated to ${image}; ${running} running`;
+}
+
 /** The digest a task runs, shortened for the log. */
 const shortImage = (image: string | undefined) => {
   const digest = image ? parseImage(image).digest : null;
@@ -72,8 +94,10 @@ export function redeployVerdict(target: SwarmTarget, service: ServiceJson, tasks
   const ours = tasks.filter((t) => (t.Spec?.ForceUpdate ?? 0) === target.forceUpdate);
   const running = ours.filter(isRunning);
   const expected = expectedTasks(target, tasks);
-  const image = shortImage(running[0]?.Spec?.ContainerSpec?.Image ?? service.Spec.TaskTemplate?.ContainerSpec?.Image);
-  const line = `update state: ${state ?? "not started"}; ${running.length}/${expected} tasks running image ${image}`;
+  // The image of the update: its tasks carry it, even failed ones, while a rollback puts the old one back in the spec.
+  const ofUpdate = (running[0] ?? ours[0])?.Spec?.ContainerSpec?.Image;
+  const image = shortImage(ofUpdate ?? service.Spec.TaskTemplate?.ContainerSpec?.Image);
+  const line = redeployLine(state, running.length, expected, tasks.filter(isRunning).length, image);
   // A task of our update, or of a later one; when waiting on a rolled-back change (its record came from the
   // service, the spec is the old one again) the failed task has a higher ForceUpdate than the spec's.
   const error = latestTaskError(tasks.filter((t) => (t.Spec?.ForceUpdate ?? 0) >= target.forceUpdate));
@@ -97,7 +121,7 @@ export function scaleVerdict(target: SwarmTarget, tasks: TaskJson[]): Verdict {
   const running = tasks.filter(isRunning).length;
   const desired = tasks.filter(desiresRunning).length;
   const stopping = tasks.filter((t) => t.Status?.State === "running" && !desiresRunning(t)).length;
-  const line = `${running}/${target.replicas} tasks running${stopping ? `, ${stopping} stopping` : ""}`;
+  const line = `${running} of ${target.replicas} tasks running${stopping ? `, ${stopping} stopping` : ""}`;
   if (running === target.replicas && desired === target.replicas && stopping === 0) {
     return { state: "converged", line, detail: `${target.name} scaled to ${target.replicas}` };
   }

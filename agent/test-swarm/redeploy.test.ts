@@ -41,7 +41,7 @@ test("a redeploy replaces the tasks, passes the body and records the action", as
   assert.equal(report.attempt, 1);
   assert.deepEqual(c.of("applied"), [{ type: "applied", action: j.action }]);
   assert.ok(
-    c.of("progress").some((p) => /update state: (updating|completed)/.test(p.line)),
+    c.of("progress").some((p) => /tasks updated to |^update completed: /.test(p.line)),
     "progress lines",
   );
 

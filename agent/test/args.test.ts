@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { refusal } from "../src/allow.ts";
-import { connectUrl, parseArgs, USAGE } from "../src/args.ts";
+import { connectUrl, FLAGS, parseArgs, USAGE } from "../src/args.ts";
 import { reconnectDelayMs } from "../src/backoff.ts";
+import { EXIT_REFUSED, MAX_REFUSALS } from "../src/link.ts";
+
+const SRC = new URL("../src/", import.meta.url);
 
 const TOKEN = `dca_alice_${"a1".repeat(20)}`;
 
@@ -14,6 +19,7 @@ test("the URL and token come from flags or the environment; rules from flags", (
     allow: { all: true, labels: [], services: [] },
     dryRun: false,
     registryConfig: null,
+    retryForever: false,
   });
   const env = { DOCKERCLOUD_AGENT_URL: "http://localhost:8787", DOCKERCLOUD_AGENT_TOKEN: TOKEN };
   assert.deepEqual(parseArgs(["--heartbeat-seconds=5", "--allow-service", "web", "--allow-label=deploy=auto"], env), {
@@ -23,6 +29,7 @@ test("the URL and token come from flags or the environment; rules from flags", (
     allow: { all: false, labels: [{ key: "deploy", value: "auto" }], services: ["web"] },
     dryRun: false,
     registryConfig: null,
+    retryForever: false,
   });
 });
 
@@ -119,4 +126,63 @@ test("reconnect delays grow exponentially to the cap, with full jitter", () => {
     const d = reconnectDelayMs(failures, 1000, 60_000);
     assert.ok(d >= 0 && d <= 60_000, `${failures}: ${d}`);
   }
+});
+
+test("--retry-forever (or DOCKERCLOUD_AGENT_RETRY_FOREVER=1) keeps a refused token dialling", () => {
+  const base = ["--url", "https://api.example.com", "--token", TOKEN, "--allow-all"];
+  const forever = (argv: string[], env: Record<string, string> = {}) => {
+    const parsed = parseArgs(argv, env);
+    return typeof parsed === "string" ? parsed : parsed.retryForever;
+  };
+  assert.equal(forever(base), false);
+  assert.equal(forever([...base, "--retry-forever"]), true);
+  assert.equal(forever(base, { DOCKERCLOUD_AGENT_RETRY_FOREVER: "1" }), true);
+  assert.equal(forever(base, { DOCKERCLOUD_AGENT_RETRY_FOREVER: "0" }), false);
+  assert.match(String(forever([...base, "--retry-forever=no"])), /takes no value/);
+});
+
+test("every flag the parser takes has its line in --help, and no other flag is taken", () => {
+  const base = ["--url", "https://api.example.com", "--token", TOKEN, "--allow-all"];
+  const sample: Record<string, string> = { "allow-label": "a=b", "allow-service": "web", "heartbeat-seconds": "5" };
+  for (const flag of FLAGS) {
+    // Taken: whatever else it says of the value, the parser knows the flag.
+    const parsed = parseArgs([...base, `--${flag}`, ...(sample[flag] ? [sample[flag]] : [])], {});
+    assert.ok(typeof parsed !== "string" || !parsed.includes("unknown option"), `--${flag}: ${parsed}`);
+    assert.match(USAGE, new RegExp(`^  --${flag}\\b.* {2,}\\S`, "m"), `--${flag} needs its line in USAGE`);
+  }
+  assert.match(String(parseArgs([...base, "--allow-everything"], {})), /^unknown option --allow-everything\n/);
+  assert.match(USAGE, /^ {2}--help, -h\b/m);
+});
+
+test("every environment variable the agent reads has its line in --help", () => {
+  const read = new Set(["DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"]); // read by dockerode's modem
+  for (const file of readdirSync(SRC).filter((f) => f.endsWith(".ts"))) {
+    const text = readFileSync(new URL(file, SRC), "utf8");
+    for (const m of text.matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)) read.add(m[1] as string);
+  }
+  assert.ok(read.has("DOCKERCLOUD_AGENT_TOKEN") && read.has("DOCKER_CONFIG"), [...read].join(" "));
+  for (const name of read) assert.match(USAGE, new RegExp(`^  ${name}\\b`, "m"), `${name} needs its line in USAGE`);
+});
+
+test("--help tells the exit codes", () => {
+  const codes = USAGE.slice(USAGE.indexOf("exit codes:"));
+  for (const code of [0, 1, 2, EXIT_REFUSED]) assert.match(codes, new RegExp(`^  ${code}  \\S`, "m"));
+  assert.match(
+    codes,
+    new RegExp(`^  ${EXIT_REFUSED}  the service refused the token ${MAX_REFUSALS} times in a row`, "m"),
+  );
+  assert.match(USAGE, new RegExp(`instead of exiting ${EXIT_REFUSED}$`, "m"));
+});
+
+test("a refused command line says why, the usage, and where the rest is; the program exits 2, --help 0", () => {
+  const refused = String(parseArgs(["--allow-all", "--url"], {}));
+  assert.match(refused, /^--url needs a value\nusage: dockercloud-agent .*\n\(--help tells every flag/);
+  const main = new URL("main.ts", SRC).pathname;
+  const env = { PATH: process.env.PATH ?? "" };
+  const help = spawnSync(process.execPath, [main, "--help"], { env, encoding: "utf8", timeout: 20_000 });
+  assert.equal(help.status, 0, help.stderr);
+  assert.equal(help.stdout, `${USAGE}\n`);
+  const wrong = spawnSync(process.execPath, [main, "--allow-all"], { env, encoding: "utf8", timeout: 20_000 });
+  assert.equal(wrong.status, 2, wrong.stderr);
+  assert.match(wrong.stderr, /^say where the API is and the agent's token/);
 });

@@ -54,6 +54,7 @@ function run(url: string, about: typeof ABOUT = ABOUT) {
     allow: NO_RULES,
     dryRun: false,
     registryConfig: null,
+    retryForever: false,
   };
   const lines: string[] = [];
   let hellos = 0;
@@ -87,7 +88,7 @@ async function until(what: string, probe: () => boolean, ms = 5_000): Promise<vo
   }
 }
 
-/** The service sends `error` (if any) right after the hello, then closes with `code`; the agent's lines and exit code. */
+/** The service sends `error` (if any) right after the hello, then closes with `code`: the agent's lines and exit code. */
 async function closedAfterHello(code: number, reason: string, error: string | null) {
   const service = await serve((peer) => {
     if (error !== null) peer.send(JSON.stringify({ type: "error", error }));
@@ -115,7 +116,8 @@ test("it dials the connect endpoint with its token and says hello first, with wh
     assert.deepEqual(said, { type: "hello", agent_version: AGENT_VERSION, ...ABOUT });
     assert.deepEqual(service.seen.paths, ["/api/agent/v1/connect/"]);
     assert.deepEqual(service.seen.authorizations, [`Bearer ${TOKEN}`]);
-    assert.deepEqual(agent.lines, [`connected to ${service.host}`]);
+    await until("the welcome to be told", () => agent.lines.length === 1);
+    assert.deepEqual(agent.lines, [`connected to ${service.host}; the service welcomed this agent`]);
   } finally {
     agent.link.stop();
     service.close();
@@ -124,9 +126,9 @@ test("it dials the connect endpoint with its token and says hello first, with wh
 });
 
 test("4000 after the service's replacement sentence: that sentence is printed, once, and the agent exits 1", async () => {
-  const { exit, lines, host } = await closedAfterHello(4000, "replaced by a newer connection of this agent", REPLACED);
+  const { exit, lines } = await closedAfterHello(4000, "replaced by a newer connection of this agent", REPLACED);
   assert.equal(exit, 1);
-  assert.deepEqual(lines, [`connected to ${host}`, `disconnected: ${REPLACED}; this process exits`]);
+  assert.deepEqual(lines, [`disconnected: ${REPLACED}; this process exits`]);
 });
 
 test("4000 with no error message before it (an older service): the general reason", async () => {
@@ -150,10 +152,9 @@ test("4004: the token was rotated; the agent says to restart it with the new one
 
 test("4005: the service's error about the hello is printed with the close, and the agent exits 1", async () => {
   const reason = "the hello was refused; see the error message before this close";
-  const { exit, lines, host } = await closedAfterHello(4005, reason, BAD_HELLO);
+  const { exit, lines } = await closedAfterHello(4005, reason, BAD_HELLO);
   assert.equal(exit, 1);
   assert.deepEqual(lines, [
-    `connected to ${host}`,
     `disconnected: the service refused the agent's hello, saying: ${BAD_HELLO}; this process exits`,
   ]);
 });
@@ -166,14 +167,13 @@ test("4006 is not final: the agent says why, dials again and says hello again", 
   });
   const agent = run(service.url);
   try {
-    await until("a second connection", () => service.seen.connections === 2 && agent.lines.length === 3);
+    await until("a second connection", () => service.seen.connections === 2 && agent.lines.length === 2);
     assert.equal(agent.hellos(), 2, "the hello is read again for the new connection");
-    assert.equal(agent.lines[0], `connected to ${service.host}`);
     assert.match(
-      agent.lines[1] ?? "",
+      agent.lines[0] ?? "",
       /^disconnected \(4006: the hello did not reach the service within 10 s, or another connection with this token came first\); dialling again in \d+ ms$/,
     );
-    assert.equal(agent.lines[2], `connected to ${service.host}`);
+    assert.equal(agent.lines[1], `connected to ${service.host}; the service welcomed this agent`);
   } finally {
     agent.link.stop();
     service.close();
@@ -206,9 +206,9 @@ test("a close that is not final prints the error before it, then dials again", a
   });
   const agent = run(service.url);
   try {
-    await until("a second connection", () => service.seen.connections === 2 && agent.lines.length === 4);
-    assert.equal(agent.lines[1], "the service said: something went wrong");
-    assert.match(agent.lines[2] ?? "", /^disconnected \(4003: the service heard nothing from the agent for 90 s\);/);
+    await until("a second connection", () => service.seen.connections === 2 && agent.lines.length === 2);
+    assert.equal(agent.lines[0], "the service said: something went wrong");
+    assert.match(agent.lines[1] ?? "", /^disconnected \(4003: the service heard nothing from the agent for 90 s\);/);
   } finally {
     agent.link.stop();
     service.close();
@@ -235,6 +235,41 @@ test("what an odd engine reports is cleaned to what the service accepts, so the 
     });
   } finally {
     agent.link.stop();
+    service.close();
+  }
+});
+
+test("a connection is told once the service welcomes it, not when it opens: a refused hello never was the agent's", async () => {
+  const service = await serve((peer, _hello, index) => {
+    if (index === 0) peer.close(4006, "dial again");
+    else setTimeout(() => peer.send('{"type":"welcome"}'), 100);
+  });
+  const agent = run(service.url);
+  try {
+    await until("the second connection", () => service.seen.connections === 2);
+    assert.ok(!agent.lines.some((l) => l.startsWith("connected")), agent.lines.join("\n"));
+    await until("the welcome to be told", () => agent.lines.some((l) => l.startsWith("connected")));
+    assert.equal(agent.lines.at(-1), `connected to ${service.host}; the service welcomed this agent`);
+  } finally {
+    agent.link.stop();
+    service.close();
+  }
+});
+
+test("stopped by a signal, the agent says so and what becomes of a job under way; the exit code is 0", async () => {
+  const service = await serve((peer) => peer.send('{"type":"welcome"}'));
+  const agent = run(service.url);
+  try {
+    await until("the welcome", () => agent.lines.length === 1);
+    agent.link.stop("SIGTERM");
+    assert.equal(await within("the link to stop", agent.link.done), 0);
+    assert.equal(
+      agent.lines.at(-1),
+      "stopping on SIGTERM: closing the connection; a job under way is redelivered to the next run",
+    );
+    agent.link.stop("SIGINT");
+    assert.equal(agent.lines.length, 2, "a second signal adds nothing");
+  } finally {
     service.close();
   }
 });

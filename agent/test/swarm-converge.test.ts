@@ -61,7 +61,28 @@ const completed = (startedAt: string) => ({
 test("a redeploy: the previous update's 'completed' is not ours", () => {
   const v = verdict(redeploy, service(completed(BEFORE)), [task("old1", 1, "running", "running")]);
   assert.equal(v.state, "waiting");
-  assert.equal(v.line, "update state: not started; 0/1 tasks running image sha256:c91ef6d7846c");
+  assert.equal(v.line, "0 of 1 tasks updated to sha256:c91ef6d7846c; 1 running");
+});
+
+test("a rollout's first line counts the old tasks that still serve: none updated is not none running", () => {
+  const two = { ...redeploy, replicas: 2 };
+  const old = [task("old1", 1, "running", "running"), task("old2", 1, "running", "running")];
+  assert.equal(
+    verdict(two, service(completed(BEFORE), 2), old).line,
+    "0 of 2 tasks updated to sha256:c91ef6d7846c; 2 running",
+  );
+  const updating = { State: "updating", StartedAt: OURS, Message: "update in progress" };
+  const midway = [task("new1", 2, "running", "running"), task("old1", 1, "running", "shutdown"), old[1] as TaskJson];
+  assert.equal(
+    verdict(two, service(updating, 2), midway).line,
+    "1 of 2 tasks updated to sha256:c91ef6d7846c; 2 running",
+  );
+  const done = [task("new1", 2, "running", "running"), task("new2", 2, "running", "running")];
+  assert.deepEqual(verdict(two, service(completed(OURS), 2), done), {
+    state: "converged",
+    line: "update completed: 2 of 2 tasks on sha256:c91ef6d7846c",
+    detail: "web redeployed: 2 tasks running sha256:c91ef6d7846c",
+  });
 });
 
 test("a redeploy converges when our update completed and only our tasks are meant to run", () => {
@@ -69,7 +90,7 @@ test("a redeploy converges when our update completed and only our tasks are mean
   const midway = [task("new1", 2, "running", "running"), task("old1", 1, "running", "running")];
   assert.deepEqual(verdict(redeploy, service(updating), midway), {
     state: "waiting",
-    line: "update state: updating; 1/1 tasks running image sha256:c91ef6d7846c",
+    line: "1 of 1 tasks updated to sha256:c91ef6d7846c; 2 running",
     detail: "",
   });
   // Swarm may say completed a moment before the old task is told to stop: still waiting.
@@ -77,7 +98,7 @@ test("a redeploy converges when our update completed and only our tasks are mean
   const done = [task("new1", 2, "running", "running"), task("old1", 1, "running", "shutdown")];
   assert.deepEqual(verdict(redeploy, service(completed(OURS)), done), {
     state: "converged",
-    line: "update state: completed; 1/1 tasks running image sha256:c91ef6d7846c",
+    line: "update completed: 1 of 1 tasks on sha256:c91ef6d7846c",
     detail: "web redeployed: 1 tasks running sha256:c91ef6d7846c",
   });
   const two = { ...redeploy, replicas: 2 };
@@ -90,7 +111,7 @@ test("a redeploy fails when Swarm rolls back or pauses ours, with the failed tas
   const rolledBack = { State: "rollback_completed", StartedAt: OURS, Message: "rollback completed" };
   assert.deepEqual(verdict(redeploy, service(rolledBack, 1, OLD), back), {
     state: "failed",
-    line: "update state: rollback_completed; 0/1 tasks running image sha256:ef19c2e37764",
+    line: "update rolled back: 0 of 1 tasks updated to sha256:c91ef6d7846c; 1 running",
     detail: "the update was rolled back: task: non-zero exit (1)",
   });
   const paused = {
@@ -98,7 +119,11 @@ test("a redeploy fails when Swarm rolls back or pauses ours, with the failed tas
     StartedAt: OURS,
     Message: "update paused due to failure or early termination of task new1",
   };
-  assert.equal(verdict(redeploy, service(paused), back).detail, "the update was paused: task: non-zero exit (1)");
+  assert.deepEqual(verdict(redeploy, service(paused), back), {
+    state: "failed",
+    line: "update paused: 0 of 1 tasks updated to sha256:c91ef6d7846c; 1 running",
+    detail: "the update was paused: task: non-zero exit (1)",
+  });
   const rbPaused = { State: "rollback_paused", StartedAt: OURS, Message: "rollback paused" };
   assert.equal(
     verdict(redeploy, service(rbPaused), [task("rb1", 1, "running", "running")]).detail,
@@ -112,6 +137,22 @@ test("a redeploy fails when Swarm rolls back or pauses ours, with the failed tas
   assert.equal(
     verdict(redeploy, service(updating), back).detail,
     "a task of the update failed: task: non-zero exit (1)",
+  );
+});
+
+test("a rollback under way or paused is said in words, with the tasks of the update and all running", () => {
+  const failedTask = task("new1", 2, "failed", "shutdown", { err: "task: non-zero exit (1)" });
+  const back = [failedTask, task("rb1", 1, "running", "running", { image: OLD })];
+  const started = { State: "rollback_started", StartedAt: OURS, Message: "update rolled back due to failure" };
+  assert.deepEqual(verdict(redeploy, service(started, 1, OLD), back), {
+    state: "waiting",
+    line: "update rolling back: 0 of 1 tasks updated to sha256:c91ef6d7846c; 1 running",
+    detail: "a task of the update failed: task: non-zero exit (1)",
+  });
+  const rbPaused = { State: "rollback_paused", StartedAt: OURS, Message: "rollback paused" };
+  assert.equal(
+    verdict(redeploy, service(rbPaused, 1, OLD), back).line,
+    "update rollback paused: 0 of 1 tasks updated to sha256:c91ef6d7846c; 1 running",
   );
 });
 
@@ -142,7 +183,7 @@ test("a global service expects one task per node meant to run one", () => {
   const oneLeft = [nodes[0] as TaskJson, task("c", 1, "running", "running", { node: "n2" })];
   assert.equal(
     verdict(global, service(completed(OURS), null), oneLeft).line,
-    "update state: completed; 1/2 tasks running image sha256:c91ef6d7846c",
+    "update completed: 1 of 2 tasks on sha256:c91ef6d7846c; 2 running",
   );
 });
 
@@ -155,7 +196,7 @@ test("a scale converges when exactly the replicas run and the others have stoppe
   ];
   assert.deepEqual(verdict(scale, service(null, 3), starting), {
     state: "waiting",
-    line: "1/3 tasks running",
+    line: "1 of 3 tasks running",
     detail: "",
   });
   const up = starting.map((t) => ({ ...t, Status: { ...t.Status, State: "running" } }));
@@ -168,13 +209,13 @@ test("a scale converges when exactly the replicas run and the others have stoppe
   ];
   assert.deepEqual(verdict(down, service(null), stopping), {
     state: "waiting",
-    line: "1/1 tasks running, 1 stopping",
+    line: "1 of 1 tasks running, 1 stopping",
     detail: "",
   });
   const stopped = [task("a", 1, "running", "running"), task("b", 1, "shutdown", "shutdown")];
   assert.deepEqual(verdict(down, service(null), stopped), {
     state: "converged",
-    line: "1/1 tasks running",
+    line: "1 of 1 tasks running",
     detail: "web scaled to 1",
   });
 });
