@@ -149,7 +149,7 @@ export class Inventory {
   start(): void {
     const every = this.options.fullEveryMs ?? 60_000;
     this.fullTimer = setInterval(() => {
-      if (this.welcomed) void this.sendFull();
+      if (this.welcomed) void this.enqueue(() => this.full());
     }, every).unref();
     void this.watchLoop();
   }
@@ -157,7 +157,7 @@ export class Inventory {
   /** Sends every service the rules allow (on each welcome: the connection is new to the service). */
   sendFull(): Promise<void> {
     this.welcomed = true;
-    return this.enqueue(() => this.full());
+    return this.enqueue(() => this.full(true));
   }
 
   /** Settles once every read asked for so far is done and sent. */
@@ -181,7 +181,8 @@ export class Inventory {
     return this.queue;
   }
 
-  private async full(): Promise<void> {
+  /** `announce`: say how many went (once per connection, not on every resend). */
+  private async full(announce = false): Promise<void> {
     // The read that follows covers every change heard of so far.
     this.dirty.clear();
     const entries = await this.read(null);
@@ -191,6 +192,7 @@ export class Inventory {
     const items = this.allowed(entries);
     if (this.tooMany(items.length)) return;
     this.options.send({ type: "inventory", full: true, services: items });
+    if (announce) this.options.log(`inventory: ${items.length} service(s) the rules allow, sent to the service`);
     this.sent = new Map(items.map((item) => [item.id, JSON.stringify(item)]));
     this.converging.clear();
     this.track(items);

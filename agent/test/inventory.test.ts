@@ -131,10 +131,12 @@ afterEach(() => {
 function inventoryOver(engine: FakeEngine, rules: AllowRules = ALL) {
   const messages: AgentMessage[] = [];
   const lines: string[] = [];
+  /** The line each welcome's full inventory prints, kept apart from the lines that report a problem. */
+  const announced: string[] = [];
   const inventory = new Inventory(new SwarmInventorySource(engine), {
     rules,
     send: (m) => messages.push(m),
-    log: (line) => lines.push(line),
+    log: (line) => (line.endsWith("sent to the service") ? announced : lines).push(line),
     debounceMs: 20,
     pollMs: 40,
     watchRetryMs: 10,
@@ -142,7 +144,7 @@ function inventoryOver(engine: FakeEngine, rules: AllowRules = ALL) {
   });
   running.push(inventory);
   const inventories = () => messages.filter((m) => m.type === "inventory");
-  return { inventory, messages, lines, inventories };
+  return { inventory, messages, lines, announced, inventories };
 }
 
 async function until(what: string, ok: () => boolean, ms = 2_000) {
@@ -282,10 +284,12 @@ test("the full inventory has only the services the rules allow; none other is ev
   const engine = new FakeEngine();
   engine.add(service("allowed1", "web", { labels: { deploy: "auto" } }));
   engine.add(service("secret1", "payroll", { labels: { deploy: "manual" } }));
-  const { inventory, messages, inventories } = inventoryOver(engine, LABELLED);
+  const { inventory, messages, inventories, announced } = inventoryOver(engine, LABELLED);
   inventory.start();
   await until("the watch", () => engine.calls.getEvents === 1);
   await inventory.sendFull();
+  assert.deepEqual(announced, ["inventory: 1 service(s) the rules allow, sent to the service"]);
+  assert.ok(!announced.join("").includes("payroll"));
   assert.deepEqual(inventories().at(-1), {
     type: "inventory",
     full: true,
