@@ -9,6 +9,7 @@ import { Attempts } from "./attempts";
 import { Members } from "./members";
 import { Scheduler } from "./scheduler";
 import { Services } from "./services";
+import { FollowedServices } from "./services-followed";
 import { agentJobSettings, attemptSettings } from "./settings";
 import { Streams } from "./streams";
 import { Triggers } from "./triggers";
@@ -45,7 +46,7 @@ export function buildRooms(ctx: DurableObjectState, env: () => Env, migrated: ()
   const leaseMs = () => config(env()).DISPATCH_LEASE_SECONDS * 1000;
   const actions = new Actions(sql, name, scheduler, leaseMs, streams);
   const reserve = (uuids: string[]) => putPointers(env(), uuids, name());
-  const inventory = { desk: new InventoryDesk(services, actions), reserve };
+  const inventory = { desk: new InventoryDesk(new FollowedServices(sql, services), actions), reserve };
   links = new AgentLinks(ctx, agents, () => agentJobs as AgentJobs, streams, inventory);
   const attempts = new Attempts(sql, name, actions, services, scheduler, () => attemptSettings(config(env())));
   agentJobs = new AgentJobs(sql, { actions, attempts, services, agents }, scheduler, links, () =>

@@ -1,6 +1,6 @@
 import { type Inventory, type InventoryItem, MAX_SERVICES_PER_AGENT, truthOf } from "../../../domain/inventory";
 import type { Actions } from "../actions";
-import type { Services } from "../services";
+import type { FollowedServices } from "../services-followed";
 
 /** An agent as its inventory needs it. */
 export type InventoryAgent = { uuid: string; name: string };
@@ -21,7 +21,7 @@ export type InventoryAgent = { uuid: string; name: string };
  */
 export class InventoryDesk {
   constructor(
-    private readonly services: Services,
+    private readonly services: FollowedServices,
     private readonly actions: Actions,
   ) {}
 
