@@ -44,6 +44,14 @@ export const stackName = z
   .regex(SERVICE_NAME, { error: "stack must be 1 to 64 letters, digits, '-' or '_'" });
 
 /**
+ * Which pushes redeploy an autoredeploy service: `tag`, a push of the tag it
+ * runs (Docker Cloud's rule); `patch`, `minor`, `major`, a greater semver tag
+ * within that range, which moves the service to it.
+ */
+export const AUTOREDEPLOY_POLICIES = ["tag", "patch", "minor", "major"] as const;
+export type AutoredeployPolicy = (typeof AUTOREDEPLOY_POLICIES)[number];
+
+/**
  * The fields of a service a client sets, every one optional on create (image
  * or name is checked by the route) and on PATCH. `target` is added by the
  * routes, from the target registry.
@@ -55,6 +63,12 @@ export const serviceFields = {
   target_num_containers: count("target_num_containers").optional(),
   max_num_containers: count("max_num_containers").min(1, { error: "max_num_containers must be 1 or more" }).optional(),
   stack: stackName.nullable().optional(),
+  autoredeploy: z.boolean({ error: "autoredeploy must be true or false" }).optional(),
+  autoredeploy_policy: z
+    .enum(AUTOREDEPLOY_POLICIES, {
+      error: `autoredeploy_policy must be one of: ${AUTOREDEPLOY_POLICIES.join(", ")}`,
+    })
+    .optional(),
 };
 
 /** A target as the API shows it: its adapter's public view, flat, with `type` and never a secret. */
@@ -71,6 +85,8 @@ export type NewService = {
   max_num_containers: number;
   target_public: PublicTarget | null;
   target_sealed: string | null;
+  autoredeploy: boolean;
+  autoredeploy_policy: AutoredeployPolicy;
 };
 export type ServiceChanges = Partial<Omit<NewService, "uuid">>;
 
@@ -133,6 +149,8 @@ export type ServiceRow = {
   update_message: string | null;
   /** When the agent last confirmed these figures (they are stale while it is away). */
   synchronized_at: number | null;
+  autoredeploy: number;
+  autoredeploy_policy: AutoredeployPolicy;
 };
 
 export const serviceUri = (namespace: string, uuid: string) => `/api/app/v1/${namespace}/service/${uuid}/`;
@@ -150,7 +168,8 @@ export function serializeService(namespace: string, row: ServiceRow) {
 function attributesAtoM(row: ServiceRow) {
   return {
     autodestroy: "OFF",
-    autoredeploy: false,
+    autoredeploy: row.autoredeploy === 1,
+    autoredeploy_policy: row.autoredeploy_policy,
     autorestart: "OFF",
     bindings: [],
     cap_add: [],

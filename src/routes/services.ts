@@ -106,6 +106,8 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
           input.max_num_containers ?? Math.max(DEFAULT_MAX_CONTAINERS, input.target_num_containers ?? 1),
         target_public: target.target_public,
         target_sealed: target.target_sealed,
+        autoredeploy: input.autoredeploy ?? false,
+        autoredeploy_policy: input.autoredeploy_policy ?? "tag",
       };
       // The pointer is written first, so the service is found by uuid the moment it exists.
       const locator = locatorStub(c.env, service.uuid);
@@ -176,6 +178,8 @@ export function registerServiceRoutes(app: OpenAPIHono<AppEnv>): void {
         stack: input.stack,
         target_num_containers: input.target_num_containers,
         max_num_containers: input.max_num_containers,
+        autoredeploy: input.autoredeploy,
+        autoredeploy_policy: input.autoredeploy_policy,
         ...(parsed ? { image_name: parsed.image_name, image_tag: parsed.image_tag } : {}),
         ...(target ? { target_public: target.target_public, target_sealed: target.target_sealed } : {}),
       };

@@ -227,4 +227,13 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       ) WHERE json_extract(target_public, '$.type') = 'agent';
     `,
   },
+  {
+    id: 10,
+    name: "autoredeploy: a registry push redeploys the services running the pushed image",
+    sql: `
+      ALTER TABLE services ADD COLUMN autoredeploy INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE services ADD COLUMN autoredeploy_policy TEXT NOT NULL DEFAULT 'tag'
+        CHECK (autoredeploy_policy IN ('tag', 'patch', 'minor', 'major'));
+    `,
+  },
 ];

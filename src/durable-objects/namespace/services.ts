@@ -60,8 +60,8 @@ export class Services {
     if (problem) return problem;
     this.sql.exec(
       `INSERT INTO services (uuid, name, image_name, image_tag, stack, state, target_num_containers,
-         max_num_containers, target_public, target_sealed, created_at)
-       VALUES (?, ?, ?, ?, ?, 'Not running', ?, ?, ?, ?, ?)`,
+         max_num_containers, target_public, target_sealed, created_at, autoredeploy, autoredeploy_policy)
+       VALUES (?, ?, ?, ?, ?, 'Not running', ?, ?, ?, ?, ?, ?, ?)`,
       input.uuid,
       input.name,
       input.image_name,
@@ -72,6 +72,8 @@ export class Services {
       input.target_public ? JSON.stringify(input.target_public) : null,
       input.target_sealed,
       Date.now(),
+      input.autoredeploy ? 1 : 0,
+      input.autoredeploy_policy,
     );
     return ok(this.announce(input.uuid, "create"));
   }
@@ -101,6 +103,8 @@ export class Services {
     set("image_tag", changes.image_tag);
     set("target_num_containers", changes.target_num_containers);
     set("max_num_containers", changes.max_num_containers);
+    set("autoredeploy", changes.autoredeploy === undefined ? undefined : changes.autoredeploy ? 1 : 0);
+    set("autoredeploy_policy", changes.autoredeploy_policy);
     if (changes.target_public !== undefined) {
       set("target_public", changes.target_public ? JSON.stringify(changes.target_public) : null);
       set("target_sealed", changes.target_sealed ?? null);

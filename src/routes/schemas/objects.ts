@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { ACTION_KINDS, ACTION_STATES, type ActionJson, type CallerActionJson } from "../../domain/action";
 import { AGENT_STATES, type AgentJson } from "../../domain/agent";
 import type { ListMeta } from "../../domain/pagination";
-import { SERVICE_STATES, type ServiceJson } from "../../domain/service";
+import { AUTOREDEPLOY_POLICIES, SERVICE_STATES, type ServiceJson } from "../../domain/service";
 import { OPERATION_NAMES, type TriggerJson } from "../../domain/trigger";
 import type { ApiKeyJson } from "../../durable-objects/namespace/api-keys";
 import { TargetView } from "../../targets";
@@ -27,6 +27,10 @@ export const ServiceObject = z
   .object({
     autodestroy: z.string(),
     autoredeploy: z.boolean(),
+    autoredeploy_policy: z.enum(AUTOREDEPLOY_POLICIES).openapi({
+      description:
+        "which registry pushes redeploy it when autoredeploy is on: tag (a push of the tag it runs), or patch, minor, major (a greater semver tag within that range, which it moves to)",
+    }),
     autorestart: z.string(),
     bindings: empty(),
     cap_add: empty(),
