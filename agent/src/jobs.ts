@@ -1,6 +1,7 @@
 import { type AllowRules, refusal } from "./allow.ts";
-import type { Change, Orchestrator, Service } from "./orchestrator.ts";
-import type { AgentMessage, Job, Observed } from "./protocol.ts";
+import type { Change, Orchestrator, Service, TagLookup } from "./orchestrator.ts";
+import type { AgentMessage, Job, Observed, PushedImage } from "./protocol.ts";
+import { repositoryOf } from "./registry-auth.ts";
 
 /**
  * The job runner: performs the operations the service asks for (redeploy,
@@ -94,12 +95,17 @@ export class JobRunner<Target> {
     }
   }
 
-  private async perform(job: Job, service: Service, change: Change, deadline: number, send: Send): Promise<Result> {
+  private async perform(job: Job, service: Service, asked: Change, deadline: number, send: Send): Promise<Result> {
     const o = this.orchestrator;
     const progress = (line: string) => send({ type: "progress", action: job.action, line: line.slice(0, LINE_MAX) });
     const applied = job.applied || service.appliedAction === job.action;
+    // An applied push only waits: the tag may have moved since, and what was deployed is not undone for that.
+    const pinned = job.image && asked.kind === "redeploy" && !applied ? await pinPushed(o, service, job.image) : null;
+    if (typeof pinned === "string") return this.finish(service, "failed", pinned);
+    const change: Change = pinned && asked.kind === "redeploy" ? { ...asked, image: pinned.image } : asked;
     if (this.options.dryRun) {
-      const plan = `dry run: ${await o.plan(service, change)}${applied ? " (already applied: would only wait)" : ""}`;
+      const how = pinned ? ` (${pinned.how})` : "";
+      const plan = `dry run: ${await o.plan(service, change)}${how}${applied ? " (already applied: would only wait)" : ""}`;
       progress(plan);
       return this.finish(service, "success", plan);
     }
@@ -108,6 +114,7 @@ export class JobRunner<Target> {
       progress("already applied: waiting for the service to converge");
       target = await o.applied(service, change);
     } else {
+      if (pinned) progress(`deploying ${pinned.image} (${pinned.how})`);
       target = await o.apply(service, change, job.action, progress);
       send({ type: "applied", action: job.action });
     }
@@ -168,4 +175,42 @@ export function changeOf(job: Job, service: Service): Change | string {
     return `scaling '${service.name}' up by ${job.scale_by} would make ${replicas} replicas, more than its maximum of ${job.max_replicas}`;
   }
   return { kind: "scale", replicas };
+}
+
+/** The image a push deploys, and how its digest was found, in the words of the action's log. */
+export type Pinned = { image: string; how: string };
+
+const LEFT = "; the service was left as it was";
+
+/**
+ * The exact image a redeploy of a registry push deploys, `reference@digest`, checked in the registry
+ * before anything changes; or why the job fails. A push is deployed as pushed or not at all: unlike
+ * a trigger's redeploy, no failure here falls back to the digest the service runs.
+ */
+export async function pinPushed<T>(
+  o: Orchestrator<T>,
+  service: Service,
+  pushed: PushedImage,
+): Promise<Pinned | string> {
+  const { reference, digest } = pushed;
+  const name = reference.slice(reference.lastIndexOf("/") + 1);
+  if (reference.includes("@") || !name.includes(":")) {
+    return `the push names ${reference}, not a repository and a tag to deploy${LEFT}`;
+  }
+  // The API chooses the service and the image; the agent still never puts another repository on a service.
+  if (service.image !== undefined && repositoryOf(reference) !== repositoryOf(service.image)) {
+    return `the push is of ${reference}, not of the repository service '${service.name}' runs (${service.image})${LEFT}`;
+  }
+  const found: TagLookup = await o.lookUp(reference).catch((err: unknown) => ({
+    unreachable: err instanceof Error ? err.message : String(err),
+  }));
+  if ("missing" in found) return `${reference} does not exist in the registry: ${found.missing}${LEFT}`;
+  if ("unreachable" in found) {
+    return `could not ask the registry for ${reference}'s digest (${found.unreachable})${LEFT}`;
+  }
+  if (digest === null) return { image: `${reference}@${found.digest}`, how: "resolved: the push named no digest" };
+  if (found.digest !== digest) {
+    return `the registry serves ${found.digest} for ${reference}, not the pushed ${digest}${LEFT}`;
+  }
+  return { image: `${reference}@${digest}`, how: "the pushed digest, verified" };
 }

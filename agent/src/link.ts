@@ -345,6 +345,7 @@ export function parseMessage(text: string): ServerMessage | null {
 }
 
 function isJob(job: Partial<Job> | undefined): job is Job {
+  const image = job?.image as { reference?: unknown; digest?: unknown } | null | undefined;
   return (
     typeof job?.action === "string" &&
     typeof job.attempt === "number" &&
@@ -353,6 +354,12 @@ function isJob(job: Partial<Job> | undefined): job is Job {
     typeof job.max_replicas === "number" &&
     typeof job.converge_seconds === "number" &&
     (job.body === null || typeof job.body === "string") &&
-    typeof job.applied === "boolean"
+    typeof job.applied === "boolean" &&
+    // Absent: a service from before registry pushes, meaning the same as null.
+    (image === undefined ||
+      image === null ||
+      (typeof image === "object" &&
+        typeof image.reference === "string" &&
+        (image.digest === null || typeof image.digest === "string")))
   );
 }

@@ -21,10 +21,25 @@ export type Service = {
   replicas: number | null;
   /** The action whose change the service's own record says was applied last (see jobs.ts), or null. */
   appliedAction: string | null;
+  /**
+   * The image the service runs (`repo:tag@sha256:...`), when the adapter knows it: a registry push
+   * is only deployed on a service of the pushed repository.
+   */
+  image?: string;
 };
 
-/** The change a job asks for. */
-export type Change = { kind: "redeploy"; body: string | null } | { kind: "scale"; replicas: number };
+/**
+ * The change a job asks for. A redeploy's `image`, when set, is exactly what to deploy
+ * (`repo:tag@sha256:...`, already checked in the registry); without it the tag the service runs is
+ * resolved again.
+ */
+export type Change = { kind: "redeploy"; body: string | null; image?: string } | { kind: "scale"; replicas: number };
+
+/**
+ * What a registry says of a tag: the digest it serves, or that it has no such tag, or why it could
+ * not be asked; each in the registry's (or the engine's) own words.
+ */
+export type TagLookup = { digest: string } | { missing: string } | { unreachable: string };
 
 /** One look at a change in progress. */
 export type Verdict = {
@@ -48,6 +63,8 @@ export interface Orchestrator<Target> {
   unknownService(ref: string): string;
   /** The service by name or id, or null when there is none. */
   find(ref: string): Promise<Service | null>;
+  /** The digest the registry serves now for a tagged reference (`repo:tag`), asked with the agent's credentials. */
+  lookUp(reference: string): Promise<TagLookup>;
   /** What `apply` would do, in words, changing nothing (dry run). */
   plan(service: Service, change: Change): Promise<string>;
   /**

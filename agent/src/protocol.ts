@@ -25,6 +25,19 @@ export type Job = {
   converge_seconds: number;
   /** The service already knows this agent applied the job (it sent `applied`): only wait for it to converge. */
   applied: boolean;
+  /**
+   * redeploy of a registry push: the image to deploy, verified against the registry first; null
+   * otherwise. Services from before registry pushes send no such field: absent means null.
+   */
+  image?: PushedImage | null;
+};
+
+/** The image a registry push asks to deploy. */
+export type PushedImage = {
+  /** The repository and the tag to deploy, e.g. `registry:5000/team/app:1.3`. */
+  reference: string;
+  /** The digest the push stated (`sha256:<64 hex>`), or null when the registry's notice states none (Docker Hub, Quay). */
+  digest: string | null;
 };
 
 /** What the orchestrator reports of the service after an operation: the registry shows these numbers. */

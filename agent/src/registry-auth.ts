@@ -57,6 +57,23 @@ export function registryOf(image: string): string {
 }
 
 /**
+ * The repository of an image reference, spelt one way whatever way it was written: its registry
+ * (as `registryOf` says it), then its path, with Docker Hub's implied `library/` for official images;
+ * no tag, no digest (`nginx:1.27` and `docker.io/library/nginx@sha256:...` are both `docker.io/library/nginx`).
+ */
+export function repositoryOf(image: string): string {
+  const name = image.split("@")[0] ?? "";
+  const registry = registryOf(name);
+  const slash = name.indexOf("/");
+  const first = slash < 0 ? "" : name.slice(0, slash);
+  const hosted = first.includes(".") || first.includes(":") || first === "localhost";
+  const path = hosted ? name.slice(slash + 1) : name;
+  const colon = path.lastIndexOf(":");
+  const bare = colon > path.lastIndexOf("/") ? path.slice(0, colon) : path;
+  return `${registry}/${registry === "docker.io" && !bare.includes("/") ? `library/${bare}` : bare}`;
+}
+
+/**
  * A key of `auths` (or `credHelpers`) as a host: scheme and path dropped,
  * as the docker CLI's ConvertToHostname does (`https://r.example.com/v2/` → `r.example.com`).
  */

@@ -1,5 +1,5 @@
 import Docker from "dockerode";
-import type { Change, Description, Orchestrator, Progress, Service, Verdict } from "./orchestrator.ts";
+import type { Change, Description, Orchestrator, Progress, Service, TagLookup, Verdict } from "./orchestrator.ts";
 import type { Observed } from "./protocol.ts";
 import type { RegistryAuth } from "./registry-auth.ts";
 import { observed, type SwarmTarget, type TaskJson, verdict } from "./swarm-converge.ts";
@@ -62,6 +62,7 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
     if (name !== ref && !(json.ID.startsWith(ref) && ref.length >= 12)) return null;
     const labels = json.Spec.Labels ?? {};
     const replicas = replicasOf(json.Spec);
+    const image = json.Spec.TaskTemplate?.ContainerSpec?.Image;
     return {
       id: json.ID,
       name,
@@ -69,17 +70,34 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
       mode: replicas === null ? "global" : "replicated",
       replicas,
       appliedAction: labels[ACTION_LABEL] ?? null,
+      ...(image ? { image } : {}),
     };
+  }
+
+  /** The engine's distribution inspect (GET /distribution/{name}/json), which asks the registry for the manifest. */
+  async lookUp(reference: string): Promise<TagLookup> {
+    try {
+      const authconfig = this.credentials.for(reference);
+      const found = await this.docker.getImage(reference).distribution(authconfig ? { authconfig } : {});
+      const digest = found.Descriptor?.digest;
+      return digest ? { digest } : { unreachable: "the engine's answer carries no digest" };
+    } catch (err) {
+      // The engine answers 404 (manifest unknown) for a tag or repository the registry does not have.
+      const missing = (err as { statusCode?: number }).statusCode === 404;
+      return missing ? { missing: engineMessage(err) } : { unreachable: engineMessage(err) };
+    }
   }
 
   async plan(service: Service, change: Change): Promise<string> {
     if (change.kind === "scale") return `would scale ${service.name} from ${service.replicas} to ${change.replicas}`;
     const json = await this.mustInspect(service.id);
     const current = json.Spec.TaskTemplate?.ContainerSpec?.Image ?? "";
-    const image = await this.resolveImage(current, () => {});
+    const image = change.image ?? (await this.resolveImage(current, () => {}));
+    const moved = movedFrom(current, image);
     const force = forceUpdateOf(json.Spec);
     const body = change.body === null ? "" : `, ${BODY_ENV} set`;
-    return `would update service ${service.name}: ForceUpdate ${force} → ${force + 1}, image ${image}${body}`;
+    const from = moved ? `${moved} → ` : "";
+    return `would update service ${service.name}: ForceUpdate ${force} → ${force + 1}, image ${from}${image}${body}`;
   }
 
   async apply(service: Service, change: Change, action: string, progress: Progress): Promise<SwarmTarget> {
@@ -119,7 +137,10 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
 
   private async changedSpec(spec: ServiceSpecJson, change: Change, action: string, progress: Progress) {
     if (change.kind === "scale") return scaleSpec(spec, { replicas: change.replicas, action });
-    const image = await this.resolveImage(spec.TaskTemplate?.ContainerSpec?.Image ?? "", progress);
+    const current = spec.TaskTemplate?.ContainerSpec?.Image ?? "";
+    const image = change.image ?? (await this.resolveImage(current, progress));
+    const moved = movedFrom(current, image);
+    if (moved) progress(`the service moves from ${moved} to ${parseImage(image).name}`);
     return redeploySpec(spec, { image, body: change.body, action });
   }
 
@@ -144,19 +165,16 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
   private async resolveImage(image: string, progress: Progress): Promise<string> {
     const ref = parseImage(image);
     if (!ref.tagged) return image;
-    try {
-      const authconfig = this.credentials.for(ref.name);
-      const found = await this.docker.getImage(ref.name).distribution(authconfig ? { authconfig } : {});
-      const digest = found.Descriptor?.digest;
-      if (!digest) throw new Error("the engine's answer carries no digest");
-      if (digest !== ref.digest) progress(`${ref.name} now resolves to ${digest}`);
-      return pinImage(ref.name, digest);
-    } catch (err) {
-      progress(
-        `could not ask the registry for ${ref.name}'s current digest (${engineMessage(err)}); keeping ${ref.digest ?? "the current image"}`,
-      );
-      return image;
+    const found = await this.lookUp(ref.name);
+    if ("digest" in found) {
+      if (found.digest !== ref.digest) progress(`${ref.name} now resolves to ${found.digest}`);
+      return pinImage(ref.name, found.digest);
     }
+    const why = "missing" in found ? found.missing : found.unreachable;
+    progress(
+      `could not ask the registry for ${ref.name}'s current digest (${why}); keeping ${ref.digest ?? "the current image"}`,
+    );
+    return image;
   }
 
   private async inspect(ref: string): Promise<ServiceJson | null> {
@@ -177,4 +195,10 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
   private async tasks(id: string): Promise<TaskJson[]> {
     return (await this.docker.listTasks({ filters: { service: [id] } })) as TaskJson[];
   }
+}
+
+/** The tag a service leaves when `next` names another one than `current` (a push of a new tag), or null. */
+function movedFrom(current: string, next: string): string | null {
+  const before = parseImage(current).name;
+  return before !== parseImage(next).name ? before : null;
 }
