@@ -115,6 +115,7 @@ describe("delivery to a connected agent", () => {
       body: "built abc",
       converge_seconds: 300,
       applied: false,
+      image: null,
     } satisfies AgentJob);
     expect((await actionOf(user, action)).state).toBe("In progress");
     link.send({ type: "ack", action: action.uuid, attempt: 1 });

@@ -66,6 +66,7 @@ function job(kind: Job["kind"], target: { target_public: Job["target"]; target_s
     target_sealed: target.target_sealed,
     target_state: null,
     hops: 0,
+    image: null,
   };
 }
 

@@ -61,6 +61,8 @@ export type ActionRow = {
   due_at: number | null;
   /** X-DockerCloud-Hops of the request that created it; its target sends hops + 1. */
   hops: number;
+  /** JSON of the registry push it deploys (domain/registry-hook.ts PushedImage), for an autoredeploy. */
+  push: string | null;
 };
 
 export type ActionFilters = {

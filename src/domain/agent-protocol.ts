@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ActionKind } from "./action";
+import type { ImageToDeploy } from "./registry-hook";
 import { count, imageName } from "./service";
 import { refuseUnsafeText } from "./text";
 
@@ -96,4 +97,6 @@ export type AgentJob = {
   body: string | null;
   converge_seconds: number;
   applied: boolean;
+  /** redeploy of a registry push: the image to deploy, verified against the registry first; null otherwise. */
+  image: ImageToDeploy | null;
 };

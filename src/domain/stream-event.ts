@@ -7,8 +7,11 @@ import { rfc1123 } from "./dates";
  * string, never null, and `data` always an object.
  */
 export type StreamEvent = {
-  /** The kind of object: "service", "trigger", "action" or "agent" (it connected, was replaced, or disconnected). */
-  type: "service" | "trigger" | "action" | "agent";
+  /**
+   * The kind of object: "service", "trigger", "action", "agent" (it connected, was replaced, or
+   * disconnected) or "registryhook" (a registry called it: `state` is the verdict).
+   */
+  type: "service" | "trigger" | "action" | "agent" | "registryhook";
   /** What happened to it: "create", "update" or "delete". */
   action: "create" | "update" | "delete";
   uuid: string;

@@ -5,6 +5,8 @@ import { ApiError } from "./errors";
 
 /** Bodies over this are refused with 413, on every route. */
 export const MAX_BODY_BYTES = 64 * 1024;
+/** A registry's call may carry many events (a distribution registry's batch, a Harbor payload). */
+export const HOOK_BODY_BYTES = 1024 * 1024;
 
 /**
  * Collapses repeated slashes (the Python SDK sends `.../<S>//trigger/`, the Go
@@ -18,19 +20,26 @@ export function normalizePath(pathname: string): string {
 }
 
 /** Reads a body up to the limit, refusing a larger one without reading it all. */
-export async function readBody(request: Request): Promise<Uint8Array> {
+export async function readBody(request: Request, limit = MAX_BODY_BYTES): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
+  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
   if (!request.body) return new Uint8Array(0);
   // One byte past the limit is enough to know the body is too large.
-  const { bytes } = await readAtMost(request.body, MAX_BODY_BYTES + 1);
-  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge();
+  const { bytes } = await readAtMost(request.body, limit + 1);
+  if (bytes.byteLength > limit) throw tooLarge(limit);
   return bytes;
 }
 
-const tooLarge = () => new ApiError("payload_too_large", `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
+const tooLarge = (limit: number) =>
+  new ApiError("payload_too_large", `request body is larger than ${limit / 1024} KiB`);
 
-export const isCallPath = (path: string) => /\/trigger\/[^/]+\/call\/(?:[^/]+\/)?$/.test(path);
+/**
+ * Calls that keep their raw body, read by their route: a trigger's (it travels with the
+ * operation) and a registry hook's (its signature is over the exact bytes, in whatever type).
+ */
+export const isCallPath = (path: string) =>
+  /\/trigger\/[^/]+\/call\/(?:[^/]+\/)?$/.test(path) ||
+  /^\/api\/app\/v1\/[^/]+\/registryhook\/call\/[^/]+\/$/.test(path);
 
 /**
  * Prepares a request for routing. Clients disagree on headers and bodies

@@ -1,4 +1,5 @@
 import type { ActionKind } from "../domain/action";
+import type { ImageToDeploy } from "../domain/registry-hook";
 import type { PublicTarget } from "../domain/service";
 
 /** What an adapter needs to perform one attempt of an action. */
@@ -28,6 +29,8 @@ export type Job = {
   target_state: string | null;
   /** How many targets passed this operation on before it reached this action; a target sends hops + 1. */
   hops: number;
+  /** redeploy of a registry push: the pushed image (the service's repository at the pushed tag, and its digest). */
+  image: ImageToDeploy | null;
 };
 
 /** What one attempt came to: performed, worth another try, or failed for good. */

@@ -58,6 +58,7 @@ export async function webhookPayload(job: Job, now: Date) {
       target_num_containers: job.new_target_num_containers,
       trigger_body: job.trigger_body,
       reuse_volumes: job.reuse_volumes,
+      image: job.image,
     },
   };
 }

@@ -124,6 +124,9 @@ export type Scope = {
   action: string;
   /** An agent of the namespace. */
   agent: string;
+  /** A registry hook of the namespace, and the token of its URL. */
+  hook: string;
+  hookToken: string;
 };
 
 export type World = {
@@ -152,6 +155,9 @@ async function scopeIn(user: User, label: Scope["label"], namespace: string): Pr
   if (r.status !== 202) throw new Error(`fixture call failed: ${r.status} ${await r.text()}`);
   const action = await r.json<{ uuid: string }>();
   const agent = (await createAgent(user, "fixture", namespace)).uuid;
+  const h = await as(user, "POST", `/api/app/v1/${namespace}/registryhook/`, { name: "fixture", source: "dockerhub" });
+  if (h.status !== 201) throw new Error(`fixture hook failed: ${h.status} ${await h.text()}`);
+  const hook = await h.json<{ uuid: string; url: string }>();
   return {
     label,
     namespace,
@@ -160,6 +166,8 @@ async function scopeIn(user: User, label: Scope["label"], namespace: string): Pr
     scaleTrigger: scale.uuid,
     action: action.uuid,
     agent,
+    hook: hook.uuid,
+    hookToken: hook.url.split("/").at(-2) as string,
   };
 }
 
@@ -193,7 +201,10 @@ export function paramValue(template: string, param: string, w: World, s: Scope):
       if (template.includes("/action/{uuid}")) return s.action;
       if (template.includes("/apikey/{uuid}")) return w.key;
       if (template.includes("/agent/{uuid}")) return s.agent;
+      if (template.includes("/registryhook/{uuid}")) return s.hook;
       break;
+    case "token":
+      return s.hookToken;
     case "trigger_uuid":
       return template.includes("{count}") ? s.scaleTrigger : s.trigger;
     case "count":

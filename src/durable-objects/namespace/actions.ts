@@ -34,6 +34,8 @@ export type NewAction = {
   reuseVolumes: boolean | null;
   retryOf: string | null;
   hops: number;
+  /** JSON of the registry push an autoredeploy action deploys (PushedImage), if it is one. */
+  push?: string | null;
 };
 
 /**
@@ -86,8 +88,8 @@ export class Actions {
       .exec<ActionRow>(
         `INSERT INTO actions (uuid, service_uuid, object, trigger_uuid, trigger_name, trigger_uri, kind, method, path,
          user, user_agent, ip, location, start_at, state, is_user_action, scale_by, body, dispatch, touched_at,
-         reuse_volumes, retry_of, due_at, hops)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         reuse_volumes, retry_of, due_at, hops, push)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        RETURNING *`,
         newUuid(),
         a.service.uuid,
@@ -112,6 +114,7 @@ export class Actions {
         a.retryOf,
         busy ? null : now,
         a.hops,
+        a.push ?? null,
       )
       .one();
     if (!busy) this.scheduler.runBy(now);
@@ -321,6 +324,8 @@ export class Actions {
       retryOf: a.uuid,
       // A retry goes on from where the action was in a chain of targets, so retrying cannot restart a loop.
       hops: Math.max(a.hops, meta.hops),
+      // A retried push deploys the same image again, not whatever the tag names now.
+      push: a.push,
     });
     this.appendLog(retried.uuid, `${new Date().toISOString()} retry of action ${a.uuid}`, null);
     return ok(this.json(this.row(retried.uuid) as ActionRow));

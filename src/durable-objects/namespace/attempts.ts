@@ -1,5 +1,6 @@
 import { type ActionRow, actionUri, FINISHED_STATES } from "../../domain/action";
 import { backoffSeconds } from "../../domain/backoff";
+import { imageToDeploy } from "../../domain/registry-hook";
 import { type ServiceRow, serviceUri } from "../../domain/service";
 import type { AttemptReport, BeginResult, Job } from "../../targets/job";
 import type { Actions } from "./actions";
@@ -170,6 +171,7 @@ export class Attempts {
       target_sealed: svc.target_sealed,
       target_state: a.target_state,
       hops: a.hops,
+      image: a.kind === "redeploy" ? imageToDeploy(svc.image_name, a.push) : null,
     };
   }
 }

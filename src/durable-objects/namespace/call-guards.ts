@@ -41,6 +41,16 @@ export function recordAcceptedCall(sql: SqlStorage, trigger: { uuid: string; cal
   sql.exec("UPDATE triggers SET call_count = call_count + 1, last_called_at = ? WHERE uuid = ?", now, trigger.uuid);
 }
 
+/** A call counted in a rate-limit window that is not a trigger's (a registry hook's), swept as it goes. */
+export function recordWindowCall(sql: SqlStorage, key: string, now: number): void {
+  sql.exec(
+    `DELETE FROM trigger_calls WHERE rowid IN (SELECT rowid FROM trigger_calls WHERE trigger_uuid = ? AND at <= ? LIMIT 16)`,
+    key,
+    now - WINDOW_MS,
+  );
+  sql.exec("INSERT INTO trigger_calls (trigger_uuid, at) VALUES (?, ?)", key, now);
+}
+
 export function recordRejectedCall(sql: SqlStorage, trigger: string, now: number): void {
   sql.exec("UPDATE triggers SET rejected_count = rejected_count + 1, last_called_at = ? WHERE uuid = ?", now, trigger);
 }

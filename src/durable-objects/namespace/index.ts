@@ -1,4 +1,3 @@
-import { DurableObject } from "cloudflare:workers";
 import { config } from "../../config";
 import type { ActionFilters, ActionJson, CallerActionJson, RequestMeta } from "../../domain/action";
 import type { AgentFilters, AgentJson } from "../../domain/agent";
@@ -6,17 +5,14 @@ import { type LogMessage, logMessages } from "../../domain/log-lines";
 import type { NamespaceInfo, NamespaceKind } from "../../domain/namespace";
 import type { Listing, Page } from "../../domain/pagination";
 import { andThen, fail, ok, type Result } from "../../domain/result";
-import type { NewService, ServiceChanges, ServiceFilters, ServiceJson, ServiceRow } from "../../domain/service";
+import type { NewService, ServiceChanges, ServiceFilters, ServiceJson } from "../../domain/service";
 import type { TriggerCall, TriggerFilters, TriggerJson } from "../../domain/trigger";
 import type { AttemptReport, BeginResult } from "../../targets/job";
-import { migrate } from "../migrations";
 import { ACTION_NOT_FOUND } from "./actions";
-import { CLOSE, PING, PONG } from "./agents/links";
+import { CLOSE } from "./agents/links";
 import { type ApiKeyJson, authenticateKey, deleteKey, insertKey, listKeys } from "./api-keys";
 import { acceptCall, goneFromOrchestrator } from "./calls";
-import { buildRooms, type Rooms } from "./rooms";
-import { NAMESPACE_MIGRATIONS } from "./schema";
-import { SERVICE_NOT_FOUND } from "./services";
+import { NamespaceHooks } from "./registry-hooks/surface";
 import { openSocket, refuseSocket } from "./sockets";
 import { Streams } from "./streams";
 import { type NewTrigger, TRIGGER_NOT_FOUND } from "./triggers";
@@ -34,55 +30,7 @@ export type { ApiKeyJson } from "./api-keys";
  * This class is the RPC surface only: each method checks access once and
  * delegates to the module that owns the tables (rooms.ts wires them).
  */
-export class NamespaceObject extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
-
-  /**
-   * False until the namespace is claimed. An object that was only asked about
-   * (a guessed username in a Basic header) writes nothing, so it is never stored.
-   */
-  private migrated = false;
-
-  private readonly r: Rooms;
-  private readonly keyUsedAt = new Map<string, number>();
-
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.r = buildRooms(
-      ctx,
-      () => this.env,
-      () => this.migrated,
-    );
-    // Heartbeats are answered by the runtime, without waking a hibernating object.
-    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
-    ctx.blockConcurrencyWhile(async () => {
-      const hasSchema =
-        this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sql_schema_migrations'").toArray()
-          .length > 0;
-      if (hasSchema) this.ensureSchema();
-    });
-  }
-
-  private ensureSchema(): void {
-    if (this.migrated) return;
-    migrate(this.sql, NAMESPACE_MIGRATIONS);
-    this.migrated = true;
-  }
-
-  /** Runs `then` if `caller` may use the namespace it asked for by the name `asked`. */
-  private as<T>(caller: string, asked: string, then: () => Result<T>): Result<T> {
-    return this.r.members.denied(caller, asked) ?? then();
-  }
-
-  /** Runs `then` with a service of the namespace, if `caller` may use it and it exists. */
-  private withService<T>(caller: string, asked: string, uuid: string, then: (svc: ServiceRow) => Result<T>) {
-    return this.as(caller, asked, () => {
-      const svc = this.r.services.row(uuid);
-      return svc ? then(svc) : SERVICE_NOT_FOUND;
-    });
-  }
-
+export class NamespaceObject extends NamespaceHooks {
   // ---- the namespace itself (admin API) ----
 
   claim(name: string, kind: NamespaceKind): Result<NamespaceInfo> {

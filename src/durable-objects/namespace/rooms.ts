@@ -7,6 +7,9 @@ import { AgentJobs } from "./agents/jobs";
 import { AgentLinks } from "./agents/links";
 import { Attempts } from "./attempts";
 import { Members } from "./members";
+import { Autoredeploy } from "./registry-hooks/autoredeploy";
+import { Deliveries } from "./registry-hooks/deliveries";
+import { RegistryHooks } from "./registry-hooks/hooks";
 import { Scheduler } from "./scheduler";
 import { Services } from "./services";
 import { FollowedServices } from "./services-followed";
@@ -26,6 +29,9 @@ export type Rooms = {
   actions: Actions;
   attempts: Attempts;
   agentJobs: AgentJobs;
+  registryHooks: RegistryHooks;
+  deliveries: Deliveries;
+  autoredeploy: Autoredeploy;
 };
 
 /**
@@ -52,5 +58,11 @@ export function buildRooms(ctx: DurableObjectState, env: () => Env, migrated: ()
   agentJobs = new AgentJobs(sql, { actions, attempts, services, agents }, scheduler, links, () =>
     agentJobSettings(config(env())),
   );
-  return { members, scheduler, streams, services, triggers, agents, links, actions, attempts, agentJobs };
+  const registryHooks = new RegistryHooks(sql, name);
+  const deliveries = new Deliveries(sql);
+  const autoredeploy = new Autoredeploy(sql, actions, (svc, now) => agentJobs?.offerIfAgent(svc, now));
+  return {
+    ...{ members, scheduler, streams, services, triggers, agents, links, actions, attempts, agentJobs },
+    ...{ registryHooks, deliveries, autoredeploy },
+  };
 }

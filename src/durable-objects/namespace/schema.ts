@@ -236,4 +236,36 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
         CHECK (autoredeploy_policy IN ('tag', 'patch', 'minor', 'major'));
     `,
   },
+  {
+    id: 11,
+    name: "registry hooks, their deliveries, and the push an autoredeploy action deploys",
+    sql: `
+      CREATE TABLE registry_hooks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        secret_sealed TEXT,
+        previous_token TEXT,
+        previous_secret_sealed TEXT,
+        previous_until INTEGER,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX registry_hooks_previous ON registry_hooks (previous_token) WHERE previous_token IS NOT NULL;
+      CREATE TABLE registry_deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        hook_uuid TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('redeployed', 'ignored', 'refused')),
+        reason TEXT,
+        pushes TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        via_previous INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX registry_deliveries_by_hook ON registry_deliveries (hook_uuid, seq);
+      ALTER TABLE actions ADD COLUMN push TEXT;
+    `,
+  },
 ];

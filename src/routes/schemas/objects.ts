@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { ACTION_KINDS, ACTION_STATES, type ActionJson, type CallerActionJson } from "../../domain/action";
 import { AGENT_STATES, type AgentJson } from "../../domain/agent";
 import type { ListMeta } from "../../domain/pagination";
+import { REGISTRY_SOURCES } from "../../domain/registry-hook";
 import { AUTOREDEPLOY_POLICIES, SERVICE_STATES, type ServiceJson } from "../../domain/service";
 import { OPERATION_NAMES, type TriggerJson } from "../../domain/trigger";
 import type { ApiKeyJson } from "../../durable-objects/namespace/api-keys";
@@ -222,6 +223,42 @@ export const NewAgentObject = z
     token: z.string().openapi({ description: "the agent's token; shown in this answer only, stored as a hash" }),
   })
   .openapi("NewAgent");
+
+const registryHookFields = {
+  uuid: z.string(),
+  name: z.string(),
+  source: z.enum(REGISTRY_SOURCES),
+  resource_uri: z.string(),
+  url: z
+    .string()
+    .openapi({ description: "the path a registry posts to; its token is a secret, like a trigger's uuid" }),
+  signed: z.boolean().openapi({ description: "whether calls must carry the source's signature or Authorization" }),
+  created: date(),
+  previous_url_until: date("until when the URL and secret before the last rotation still work, or null"),
+};
+export const RegistryHookObject = z.object(registryHookFields).openapi("RegistryHook");
+export const NewRegistryHookObject = z
+  .object({
+    ...registryHookFields,
+    secret: z.string().nullable().openapi({
+      description: "the secret to configure in the registry, shown in this answer only; null: the source cannot sign",
+    }),
+    signing: z.string().openapi({ description: "how this source's registry sends the secret" }),
+  })
+  .openapi("NewRegistryHook");
+export const DeliveryObject = z
+  .object({
+    received: date(),
+    verdict: z.enum(["redeployed", "ignored", "refused"]),
+    reason: z.string().nullable(),
+    pushes: z.array(
+      z.object({ repository: z.string(), tag: z.string(), digest: z.string().nullable(), kind: z.string() }),
+    ),
+    actions: z.array(z.string()),
+    status: int(),
+    via_previous_url: z.boolean(),
+  })
+  .openapi("RegistryHookDelivery");
 
 export const HealthObject = z.object({ status: z.literal("ok") }).openapi("Health");
 

@@ -1,5 +1,6 @@
 import { type ActionRow, FINISHED_STATES } from "../../../domain/action";
 import { type AgentJob, type AgentMessage, firstProblem, Observed } from "../../../domain/agent-protocol";
+import { imageToDeploy } from "../../../domain/registry-hook";
 import type { ServiceRow } from "../../../domain/service";
 import { quote } from "../../../domain/text";
 import { type AgentTargetView, agentTargetOf } from "../../../targets/agent";
@@ -292,6 +293,7 @@ export class AgentJobs implements JobsDesk {
       body: a.kind === "redeploy" ? a.body : null,
       converge_seconds: this.settings().convergeSeconds,
       applied: job.applied === 1,
+      image: a.kind === "redeploy" ? imageToDeploy(svc.image_name, a.push) : null,
     };
     this.scheduler.reschedule();
     if (a.state !== "In progress") this.actions.changed(a.uuid);
