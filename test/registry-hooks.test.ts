@@ -165,6 +165,43 @@ describe("registry hooks: a registry's call", () => {
     expect(all.objects, "one rollout, on the later digest").toHaveLength(1);
   });
 
+  it("pushes told out of order: an older push never follows a newer one (the registry's timestamps decide)", async () => {
+    const user = await createUser();
+    await createService(user, { name: "web", image: "registry.local:5000/team/web:1.0", autoredeploy: true });
+    const hook = await createHook(user, "distribution");
+    const event = (digest: string, timestamp: string) =>
+      call(hook.url, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${hook.secret}`,
+          "content-type": "application/vnd.docker.distribution.events.v1+json",
+        },
+        body: JSON.stringify({
+          events: [
+            {
+              id: crypto.randomUUID(),
+              timestamp,
+              action: "push",
+              target: {
+                mediaType: "application/vnd.docker.distribution.manifest.v2+json",
+                digest,
+                repository: "team/web",
+                tag: "1.0",
+              },
+              request: { host: "registry.local:5000" },
+            },
+          ],
+        }),
+      });
+    const newer = await event(DIGEST_B, "2026-12-07T10:00:05Z");
+    expect(newer.status).toBe(202);
+    const older = await event(DIGEST_A, "2026-12-07T10:00:01Z");
+    expect(older.status).toBe(200);
+    expect((await deliveries(user, hook))[0]?.reason).toContain("is older than the push");
+    const all = await (await as(user, "GET", "/api/audit/v1/action/")).json<{ objects: unknown[] }>();
+    expect(all.objects).toHaveLength(1);
+  });
+
   it("a bad signature is a 401, a malformed payload a 400 naming the field; both recorded, nothing started", async () => {
     const user = await createUser();
     await createService(user, { name: "web", image: "registry.local:5000/team/web:1.0", autoredeploy: true });

@@ -58,8 +58,11 @@ export class Autoredeploy {
     const earlier = this.lastPushAction(svc.uuid);
     const before = earlier?.push ? (JSON.parse(earlier.push) as DeployedPush) : null;
     if (earlier && before && samePush(before, push)) return earlier;
+    // Pushes are told out of order (Distribution's notifications are): an older push never follows a newer one.
+    if (before && before.deploy_tag === push.deploy_tag && isOlder(push, before)) {
+      return `${pushName(push)} is older than the push the service's last autoredeploy deploys`;
+    }
     if (earlier && before && earlier.state === "Pending" && before.deploy_tag === push.deploy_tag) {
-      if (isOlder(push, before)) return `${pushName(push)} is older than the push its pending action deploys`;
       this.sql.exec("UPDATE actions SET push = ? WHERE uuid = ?", JSON.stringify(push), earlier.uuid);
       this.actions.appendLog(
         earlier.uuid,
