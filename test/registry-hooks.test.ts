@@ -24,6 +24,7 @@ type Hook = {
   signed: boolean;
 };
 type Delivery = {
+  source: string;
   verdict: string;
   reason: string | null;
   status: number;
@@ -138,6 +139,7 @@ describe("registry hooks: a registry's call", () => {
 
     const kept = await deliveries(user, hook);
     expect(kept.map((d) => d.verdict)).toEqual(["ignored", "redeployed"]);
+    expect(kept.map((d) => d.source)).toEqual(["generic", "generic"]);
     expect(kept[0]?.reason).toContain("no service with autoredeploy runs registry.local:5000/team/web:2.0");
     await events.until(() => events.messages.length >= 2, "two registryhook events");
     events.ws.close(1000, "done");

@@ -120,9 +120,10 @@ export type DeliveryRow = {
   via_previous: number;
 };
 
-export function serializeDelivery(row: DeliveryRow) {
+export function serializeDelivery(row: DeliveryRow, source: RegistrySource) {
   return {
     received: rfc1123(row.received_at),
+    source,
     verdict: row.verdict,
     reason: row.reason,
     pushes: JSON.parse(row.pushes) as { repository: string; tag: string; digest: string | null; kind: string }[],

@@ -249,6 +249,7 @@ export const NewRegistryHookObject = z
 export const DeliveryObject = z
   .object({
     received: date(),
+    source: z.enum(REGISTRY_SOURCES),
     verdict: z.enum(["redeployed", "ignored", "refused"]),
     reason: z.string().nullable(),
     pushes: z.array(

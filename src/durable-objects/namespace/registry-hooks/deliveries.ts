@@ -4,6 +4,7 @@ import {
   type DeliveryJson,
   type DeliveryRow,
   type DeliveryVerdict,
+  type RegistrySource,
   serializeDelivery,
 } from "../../../domain/registry-hook";
 import { selectPage } from "../listing";
@@ -49,7 +50,7 @@ export class Deliveries {
   }
 
   /** Newest first, as an audit list reads. */
-  list(hookUuid: string, page: Page): Listing<DeliveryJson> {
+  list(hookUuid: string, source: RegistrySource, page: Page): Listing<DeliveryJson> {
     const { total, rows } = selectPage<DeliveryRow>(this.sql, {
       columns: "*",
       table: "registry_deliveries",
@@ -57,6 +58,6 @@ export class Deliveries {
       order: "seq DESC",
       page,
     });
-    return { total, objects: rows.map(serializeDelivery) };
+    return { total, objects: rows.map((r) => serializeDelivery(r, source)) };
   }
 }

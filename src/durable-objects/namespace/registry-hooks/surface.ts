@@ -66,9 +66,10 @@ export abstract class NamespaceHooks extends NamespaceCore {
   }
 
   listHookDeliveries(caller: string, asked: string, uuid: string, page: Page): Result<Listing<DeliveryJson>> {
-    return this.as(caller, asked, () =>
-      this.r.registryHooks.row(uuid) ? ok(this.r.deliveries.list(uuid, page)) : HOOK_NOT_FOUND,
-    );
+    return this.as(caller, asked, () => {
+      const hook = this.r.registryHooks.row(uuid);
+      return hook ? ok(this.r.deliveries.list(uuid, hook.source, page)) : HOOK_NOT_FOUND;
+    });
   }
 
   /** The hook a call's URL names (its token), with its sealed secret for the Worker to check the call. */
