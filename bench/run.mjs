@@ -22,6 +22,7 @@ import { promisify } from "node:util";
 import { Webhook } from "standardwebhooks";
 import { agentPhase } from "./agent-phase.mjs";
 import { inventoryPhase } from "./inventory-phase.mjs";
+import { registryPhase } from "./registry-phase.mjs";
 import { startWorker } from "./runtime.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -270,6 +271,8 @@ async function main() {
 
     // 6. Inventories (bench/inventory-phase.mjs): 1,000 services brought in, resent unchanged, then 100 changes.
     Object.assign(results, await inventoryPhase({ base, auth, api }));
+    // 7. Registry hooks (bench/registry-phase.mjs): notification → job, and a 1,000-notification burst.
+    Object.assign(results, await registryPhase({ base, auth, api }));
 
     const b = results.bare;
     const c = results.calls;
@@ -293,6 +296,10 @@ async function main() {
       call_to_agent_p50_under_50ms: results.agent_latency.p50_ms < 50,
       call_to_agent_p99_under_250ms: results.agent_latency.p99_ms < 250,
       inventory_1000_services_under_1s: results.inventory.first_full_ms < 1000,
+      notification_to_job_p50_under_50ms: results.registry_hooks.notification_to_job_p50_ms < 50,
+      notification_to_job_p99_under_250ms: results.registry_hooks.notification_to_job_p99_ms < 250,
+      burst_makes_exactly_the_expected_actions:
+        results.registry_hooks.burst_actions === results.registry_hooks.burst_actions_expected,
     };
 
     const rows = [
@@ -328,6 +335,13 @@ async function main() {
       `inventory of ${inv.services} services: first ${fmt(inv.first_full_ms, 0)} ms, resent unchanged ` +
         `${fmt(inv.resend_unchanged_ms, 0)} ms; one change p50 ${fmt(inv.change_p50_ms)} ms, p99 ` +
         `${fmt(inv.change_p99_ms)} ms (${inv.changes} changes, ${inv.refused} refused)`,
+    );
+    const rh = results.registry_hooks;
+    console.log(
+      `registry notification → job at the agent: p50 ${fmt(rh.notification_to_job_p50_ms)} ms, p99 ` +
+        `${fmt(rh.notification_to_job_p99_ms)} ms (${rh.samples} pushes); a burst of ${rh.burst_notifications} ` +
+        `notifications → ${rh.burst_actions} actions (expected ${rh.burst_actions_expected}), the last job ` +
+        `${fmt(rh.burst_ms_to_last_job, 0)} ms after the first notification`,
     );
     console.log("\nratios:", JSON.stringify(results.ratios, null, 0));
     console.log("targets met:", JSON.stringify(results.targets_met, null, 0));

@@ -16,7 +16,7 @@ import type { Delivery } from "./deliveries";
 import { type CalledHook, HOOK_NOT_FOUND, type HookCredentials } from "./hooks";
 
 /** Calls a hook takes per minute: registries send bursts (one push, many events), so the bound is wide. */
-export const HOOK_RATE_LIMIT = 600;
+export const HOOK_RATE_LIMIT = 6_000;
 
 /** What the Worker made of a call: refused before its payload was read, or the payload's pushes and noise. */
 export type HookCall =
