@@ -7,8 +7,9 @@
 // time is the whole apply, pointers and events included. The time from an
 // engine change to the API is measured against a real swarm
 // (e2e-swarm/inventory.test.mjs), not here.
-import WebSocket from "ws";
+
 import { percentile } from "./agent-phase.mjs";
+import { dialAgent } from "./agent-socket.mjs";
 
 const SERVICES = 1_000;
 const CHANGES = 100;
@@ -27,20 +28,13 @@ const item = (i, replicas) => ({
   updated_at: "2026-12-01T10:00:00.000Z",
 });
 
-/** An agent's socket that says hello and times each message until the object has applied it. */
+/** An agent's socket that times each message until the object has applied it. */
 async function agentSocket(base, token) {
-  const ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/agent/v1/connect/`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
   const answers = [];
   let wake = () => {};
-  ws.on("message", (data) => {
-    answers.push(JSON.parse(String(data)));
+  const ws = await dialAgent(base, token, (message) => {
+    answers.push(message);
     wake();
-  });
-  await new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
   });
   const until = async (probe) => {
     const deadline = Date.now() + 60_000;
@@ -52,16 +46,6 @@ async function agentSocket(base, token) {
       });
     }
   };
-  ws.send(
-    JSON.stringify({
-      type: "hello",
-      agent_version: "bench",
-      orchestrator: "swarm",
-      engine_version: "bench",
-      node_id: "bench",
-    }),
-  );
-  await until(() => answers.some((m) => m.type === "welcome"));
   let markers = 0;
   /** Sends `message`, then a marker; resolves with the milliseconds until the marker's answer. */
   const timed = async (message) => {

@@ -6,8 +6,9 @@
 //   - burst: 1,000 notifications for the 100 services, mostly noise (for each service one push,
 //     four repeats of it, five pulls of the tag), sent 32 at a time: exactly 100 actions must
 //     come of it, and the time until the last one reached the agent is reported.
-import WebSocket from "ws";
+
 import { percentile } from "./agent-phase.mjs";
+import { dialAgent } from "./agent-socket.mjs";
 
 const SERVICES = 100;
 const LATENCY_SAMPLES = 100;
@@ -37,31 +38,14 @@ function envelope(action, service, digest) {
 
 /** The agent's side: every job is stamped on arrival, acked and reported a success at once. */
 async function benchAgent(base, token) {
-  const ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/agent/v1/connect/`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
   const arrived = new Map();
-  await new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
-  });
-  ws.on("message", (data) => {
-    const m = JSON.parse(String(data));
+  const ws = await dialAgent(base, token, (m) => {
     if (m.type !== "job") return;
     if (!arrived.has(m.job.action)) arrived.set(m.job.action, performance.now());
     const { action, attempt } = m.job;
     ws.send(JSON.stringify({ type: "ack", action, attempt }));
     ws.send(JSON.stringify({ type: "report", action, attempt, result: "success", detail: "bench", observed: null }));
   });
-  ws.send(
-    JSON.stringify({
-      type: "hello",
-      agent_version: "bench",
-      orchestrator: "swarm",
-      engine_version: "bench",
-      node_id: "bench",
-    }),
-  );
   return { ws, arrived };
 }
 
@@ -99,7 +83,6 @@ export async function registryPhase({ base, auth, api }) {
     return answer;
   };
   try {
-    await until("the agent's welcome", () => true);
     const latency = [];
     let n = 1;
     for (let s = 0; s < LATENCY_SAMPLES; s++) {

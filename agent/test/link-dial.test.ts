@@ -7,6 +7,7 @@ import { NO_RULES } from "../src/allow.ts";
 import type { Options } from "../src/args.ts";
 import { askAgain, explainAnswer } from "../src/dial-failure.ts";
 import { EXIT_REFUSED, type LinkLimits, MAX_REFUSALS, startLink } from "../src/link.ts";
+import { within } from "./within.ts";
 
 // A dial that fails before it opens, told apart by the plain request that follows it: each line names
 // what to fix. The delays are shortened so that several dials fit in a test.
@@ -92,19 +93,6 @@ function run(url: string, { retryForever = false, limits = FAST } = {}) {
     state.exit = code;
   });
   return { lines, link, state };
-}
-
-/** `promise`, or a failure naming `what` after `ms`. */
-async function within<T>(what: string, promise: Promise<T>, ms = 10_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Polls `probe` every 20 ms until it holds, for at most `ms`; `why` says what was seen instead. */

@@ -8,6 +8,7 @@ import { WebSocketServer } from "ws";
 import { NO_RULES } from "../src/allow.ts";
 import type { Options } from "../src/args.ts";
 import { AGENT_VERSION, startLink } from "../src/link.ts";
+import { within } from "./within.ts";
 
 const TOKEN = `dca_alice_${"a1".repeat(20)}`;
 const ABOUT = { orchestrator: "swarm", engine_version: "27.3.1", node_id: "node-here" };
@@ -64,19 +65,6 @@ function run(url: string, about: typeof ABOUT = ABOUT) {
   };
   const link = startLink(opts, hello, { onJob: () => {} }, (line) => lines.push(line));
   return { lines, link, hellos: () => hellos };
-}
-
-/** `promise`, or a failure naming `what` after `ms`. */
-async function within<T>(what: string, promise: Promise<T>, ms = 5_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Polls `probe` every 20 ms until it holds, for at most `ms`. */

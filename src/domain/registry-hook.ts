@@ -76,15 +76,21 @@ export function serializeRegistryHook(ns: string, row: RegistryHookRow) {
 export type RegistryHookJson = ReturnType<typeof serializeRegistryHook>;
 
 /**
- * One push of a tagged image, as a source's payload states it (the sources'
- * Push); what an autoredeploy action deploys, with the tag the service moves to.
+ * One push of a tagged image, as a source's payload states it
+ * (registry-hooks/sources); what an autoredeploy action deploys, with the
+ * tag the service moves to.
  */
 export type PushedImage = {
+  /** The event's or delivery's id, for de-duplication, if the payload has one. */
   id: string | null;
+  /** The registry's host[:port], lower case, if the payload names it. */
   registry: string | null;
+  /** The repository path without host, e.g. "team/app". */
   repository: string;
   tag: string;
+  /** "sha256:<64 hex>" when the payload states it. */
   digest: string | null;
+  /** Milliseconds since the epoch, from the payload's timestamp, when given. */
   pushedAt: number | null;
 };
 export type DeployedPush = PushedImage & { hook: string; deploy_tag: string };

@@ -29,25 +29,25 @@ export function rateLimited(sql: SqlStorage, trigger: string, limit: number, now
 export function recordAcceptedCall(sql: SqlStorage, trigger: { uuid: string; call_count: number }, now: number): void {
   // Calls older than the window go in bounded sweeps every 16th call, so the table stays about
   // the size of one window and most calls pay no sweep.
-  if (trigger.call_count % 16 === 0) {
-    sql.exec(
-      `DELETE FROM trigger_calls WHERE rowid IN
-         (SELECT rowid FROM trigger_calls WHERE trigger_uuid = ? AND at <= ? LIMIT 64)`,
-      trigger.uuid,
-      now - WINDOW_MS,
-    );
-  }
-  sql.exec("INSERT INTO trigger_calls (trigger_uuid, at) VALUES (?, ?)", trigger.uuid, now);
+  countInWindow(sql, trigger.uuid, now, trigger.call_count % 16 === 0);
   sql.exec("UPDATE triggers SET call_count = call_count + 1, last_called_at = ? WHERE uuid = ?", now, trigger.uuid);
 }
 
-/** A call counted in a rate-limit window that is not a trigger's (a registry hook's), swept as it goes. */
+/** A call counted in a rate-limit window that is not a trigger's (a registry hook's): it keeps no counter, so it sweeps each time. */
 export function recordWindowCall(sql: SqlStorage, key: string, now: number): void {
-  sql.exec(
-    `DELETE FROM trigger_calls WHERE rowid IN (SELECT rowid FROM trigger_calls WHERE trigger_uuid = ? AND at <= ? LIMIT 16)`,
-    key,
-    now - WINDOW_MS,
-  );
+  countInWindow(sql, key, now, true);
+}
+
+/** One call in `key`'s window, after a bounded sweep of the calls that left it, if asked. */
+function countInWindow(sql: SqlStorage, key: string, now: number, sweep: boolean): void {
+  if (sweep) {
+    sql.exec(
+      `DELETE FROM trigger_calls WHERE rowid IN
+         (SELECT rowid FROM trigger_calls WHERE trigger_uuid = ? AND at <= ? LIMIT 64)`,
+      key,
+      now - WINDOW_MS,
+    );
+  }
   sql.exec("INSERT INTO trigger_calls (trigger_uuid, at) VALUES (?, ?)", key, now);
 }
 

@@ -234,6 +234,7 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE services ADD COLUMN autoredeploy INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE services ADD COLUMN autoredeploy_policy TEXT NOT NULL DEFAULT 'tag'
         CHECK (autoredeploy_policy IN ('tag', 'patch', 'minor', 'major'));
+      CREATE INDEX services_autoredeploy ON services (seq) WHERE autoredeploy = 1;
     `,
   },
   {

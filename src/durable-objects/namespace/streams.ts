@@ -1,5 +1,6 @@
 import { type LogMessage, logMessage } from "../../domain/log-lines";
 import { type EventFilters, eventMatches, type StreamEvent } from "../../domain/stream-event";
+import { closeQuietly, sendQuietly } from "./quiet-socket";
 
 /**
  * Open streams (events and followed action logs) a namespace holds at most, one
@@ -101,7 +102,7 @@ export class Streams {
     const text = JSON.stringify(event);
     for (const ws of sockets) {
       const filters = ws.deserializeAttachment() as EventFilters | null;
-      if (!filters || eventMatches(event, filters)) send(ws, text);
+      if (!filters || eventMatches(event, filters)) sendQuietly(ws, text);
     }
   }
 
@@ -110,46 +111,29 @@ export class Streams {
     const sockets = this.ctx.getWebSockets(logsTag(action));
     if (sockets.length === 0) return;
     const text = JSON.stringify(logMessage(line, Date.now()));
-    for (const ws of sockets) send(ws, text);
+    for (const ws of sockets) sendQuietly(ws, text);
   }
 
   /** An action finished: its followers have had its last line. */
   finished(action: string): void {
-    for (const ws of this.ctx.getWebSockets(logsTag(action))) close(ws, STREAM_CLOSE.finished);
+    for (const ws of this.ctx.getWebSockets(logsTag(action))) closeQuietly(ws, STREAM_CLOSE.finished);
   }
 
   /** A member left, or an API key was revoked: its streams close now. */
   closeUser(user: string): void {
-    for (const ws of this.ctx.getWebSockets(userTag(user))) close(ws, STREAM_CLOSE.revoked);
+    for (const ws of this.ctx.getWebSockets(userTag(user))) closeQuietly(ws, STREAM_CLOSE.revoked);
   }
 
   /** The namespace was deleted: every stream closes, with the streams' own code. */
   closeAll(): void {
-    for (const ws of this.ctx.getWebSockets(STREAM)) close(ws, STREAM_CLOSE.namespaceDeleted);
+    for (const ws of this.ctx.getWebSockets(STREAM)) closeQuietly(ws, STREAM_CLOSE.namespaceDeleted);
   }
 
   closeKey(hash: string): void {
-    for (const ws of this.ctx.getWebSockets(keyTag(hash))) close(ws, STREAM_CLOSE.revoked);
+    for (const ws of this.ctx.getWebSockets(keyTag(hash))) closeQuietly(ws, STREAM_CLOSE.revoked);
   }
 }
 
 function pair(): [WebSocket, WebSocket] {
   return Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-}
-
-/** A socket that is closing or gone is skipped: its close is already under way. */
-function send(ws: WebSocket, text: string): void {
-  try {
-    ws.send(text);
-  } catch {
-    // closed under us
-  }
-}
-
-function close(ws: WebSocket, why: { code: number; reason: string }): void {
-  try {
-    ws.close(why.code, why.reason);
-  } catch {
-    // already closed
-  }
 }

@@ -98,14 +98,7 @@ const withArticle = (expected: string) =>
   expected === "record" ? "an object" : `${/^[aeiou]/.test(expected) ? "an" : "a"} ${expected}`;
 
 /** The values of one push, as a payload states them, and the fields they come from (for the 400). */
-export type Stated = {
-  id: string | null;
-  registry: string | null;
-  repository: string;
-  tag: string;
-  digest: string | null;
-  pushedAt: number | null;
-};
+export type Stated = Push;
 export type Fields = { id?: string; registry?: string; repository: string; tag: string; digest?: string };
 
 /**

@@ -5,22 +5,13 @@
  * elsewhere. Nothing here reads the environment or storage.
  */
 
-export type SourceName = "dockerhub" | "distribution" | "github" | "harbor" | "quay" | "acr" | "generic";
+import type { PushedImage, RegistrySource } from "../../domain/registry-hook";
+
+/** The sources are the registry hooks' own list (domain/registry-hook.ts), so a hook's source always has a module. */
+export type SourceName = RegistrySource;
 
 /** One push of a tagged image, as the payload states it. */
-export type Push = {
-  /** The event's or delivery's id, for de-duplication, if the payload has one. */
-  id: string | null;
-  /** The registry's host[:port], lower case, if the payload names it. */
-  registry: string | null;
-  /** The repository path without host, e.g. "team/app". */
-  repository: string;
-  tag: string;
-  /** "sha256:<64 hex>" when the payload states it. */
-  digest: string | null;
-  /** Milliseconds since the epoch, from the payload's timestamp, when given. */
-  pushedAt: number | null;
-};
+export type Push = PushedImage;
 
 /** Something the payload reports that is not a push of a tagged image, and why it is left alone. */
 export type Ignored = { kind: string; reason: string };

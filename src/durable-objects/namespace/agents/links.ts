@@ -4,6 +4,7 @@ import { sha256Hex } from "../../../domain/crypto";
 import { newUuidsInOneShard } from "../../../domain/ids";
 import { Inventory } from "../../../domain/inventory";
 import { streamEvent } from "../../../domain/stream-event";
+import { closeQuietly, sendQuietly } from "../quiet-socket";
 import { type Publisher, Streams } from "../streams";
 import type { Agents } from "./agents";
 import type { InventoryAgent, InventoryDesk } from "./inventory";
@@ -73,7 +74,7 @@ export class AgentLinks {
     if (!row) return new Response(null, { status: 401 });
     const now = Date.now();
     // One connection of an agent may wait for its hello: a newer one takes its place, not the agent's.
-    for (const ws of this.sockets(row.uuid)) if (!attachment(ws).hello) close(ws, CLOSE.noHello);
+    for (const ws of this.sockets(row.uuid)) if (!attachment(ws).hello) closeQuietly(ws, CLOSE.noHello);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, [row.uuid]);
     server.serializeAttachment({ opened: now, address, hello: false, node_id: null } satisfies Attachment);
@@ -184,18 +185,18 @@ export class AgentLinks {
     this.reap(now);
     for (const ws of this.agentSockets()) {
       const a = attachment(ws);
-      if (!a.hello && now - a.opened > HELLO_MS) close(ws, CLOSE.noHello);
+      if (!a.hello && now - a.opened > HELLO_MS) closeQuietly(ws, CLOSE.noHello);
     }
   }
 
   /** Closes an agent's connections (it was deleted, or its token replaced). */
   drop(uuid: string, why: { code: number; reason: string }): void {
-    for (const ws of this.sockets(uuid)) close(ws, why);
+    for (const ws of this.sockets(uuid)) closeQuietly(ws, why);
   }
 
   /** Closes every agent's connection (the namespace was deleted); the streams close their own. */
   dropAll(): void {
-    for (const ws of this.agentSockets()) close(ws, CLOSE.namespaceDeleted);
+    for (const ws of this.agentSockets()) closeQuietly(ws, CLOSE.namespaceDeleted);
   }
 
   /** The last heartbeat the runtime answered for an agent, or null. */
@@ -214,7 +215,7 @@ export class AgentLinks {
     if (!parsed.success) {
       const said = message?.type === "hello" ? `hello: ${firstProblem(parsed.error)}` : "say hello first";
       tell(ws, `${said} (the first message of a connection is {"type":"hello", ...})`);
-      if (message?.type === "hello") close(ws, CLOSE.helloRefused);
+      if (message?.type === "hello") closeQuietly(ws, CLOSE.helloRefused);
       return;
     }
     const { type: _, ...report } = parsed.data;
@@ -224,7 +225,7 @@ export class AgentLinks {
       const was = attachment(old);
       replaced = { at: now, previous: { address: was.address, node_id: was.node_id }, current };
       tell(old, replacementNote(replaced));
-      close(old, CLOSE.replaced);
+      closeQuietly(old, CLOSE.replaced);
     }
     ws.serializeAttachment({ ...seen, hello: true, node_id: report.node_id } satisfies Attachment);
     this.agents.welcomed(uuid, report, seen.address, replaced, now);
@@ -291,19 +292,5 @@ function replacedData(r: AgentReplacement | null): Record<string, string | boole
   };
 }
 
-/** An error message for the agent to print; a socket that is closing is skipped. */
-function tell(ws: WebSocket, error: string): void {
-  try {
-    ws.send(JSON.stringify({ type: "error", error }));
-  } catch {
-    // closed under us
-  }
-}
-
-function close(ws: WebSocket, why: { code: number; reason: string }): void {
-  try {
-    ws.close(why.code, why.reason);
-  } catch {
-    // already closed
-  }
-}
+/** An error message for the agent to print. */
+const tell = (ws: WebSocket, error: string) => sendQuietly(ws, JSON.stringify({ type: "error", error }));
