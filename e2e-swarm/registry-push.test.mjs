@@ -2,8 +2,9 @@
 // binary up.sh runs) of this file's own, whose `notifications.endpoints` calls a registry hook of
 // the API with `Authorization: Bearer <secret>`. A swarm service runs 127.0.0.1:<port>/team/app:1,
 // the agent's inventory brings it in, autoredeploy is set; a new image pushed under the same tag
-// redeploys it to exactly that digest (one action, Success), the registry's pulls are ignored, and
-// a push of another tag starts nothing.
+// redeploys it to exactly that digest (one action, Success), the registry's pulls are ignored, a
+// push of another tag starts nothing, two quick pushes of the tag end on the second digest, and a
+// signed `generic` call naming a digest the registry does not serve fails, the service untouched.
 //
 // Run: npm run test:swarm -- e2e-swarm/registry-push.test.mjs   (as root: it starts and stops the swarm)
 import assert from "node:assert/strict";
@@ -12,8 +13,9 @@ import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe } from "node:test";
+import { Webhook } from "standardwebhooks";
 import { freePort, waitFor } from "../e2e/helpers.mjs";
-import { swarmSuite } from "./suite.mjs";
+import { swarmSuite, TERMINAL } from "./suite.mjs";
 import { docker, inspectService, SWARM, specImageOf, uniqueName, waitRunning } from "./swarm.mjs";
 
 const LABEL = "deploy=auto";
@@ -65,10 +67,21 @@ describe("push to deploy: a real registry's notifications redeploy an autoredepl
     assert.equal(res.status, 200, res.text);
     return res.json.objects;
   };
-  const actionCount = async () => {
-    const res = await s.api("GET", `/api/audit/v1/action/?object=${state.service.resource_uri}`);
+  const actionsOfService = async () => {
+    const res = await s.api("GET", `/api/audit/v1/action/?object=${state.service.resource_uri}&limit=100`);
     assert.equal(res.status, 200, res.text);
-    return res.json.meta.total_count;
+    return res.json;
+  };
+  const actionCount = async () => (await actionsOfService()).meta.total_count;
+  /** A new digest under `tag`: the image with a label of its own (docker commit: no builder needed). */
+  const newImage = async (tag) => {
+    const tmp = uniqueName("push-commit");
+    await docker(["create", "--name", tmp, "--network", "none", ref(tag), "sh"]);
+    try {
+      await docker(["commit", "--change", `LABEL e2e.push=${Date.now()}-${Math.random()}`, tmp, ref(tag)]);
+    } finally {
+      await docker(["rm", "--force", tmp]).catch(() => {});
+    }
   };
   /** `docker push`, resolving with the digest it printed. */
   const push = async (reference) => {
@@ -147,14 +160,7 @@ describe("push to deploy: a real registry's notifications redeploy an autoredepl
   });
 
   s.step("a new image pushed under team/app:1: one action, Success, the service on exactly that digest", async () => {
-    // A new digest: the same image with a label of its own (docker commit: no builder needed).
-    const tmp = uniqueName("push-commit");
-    await docker(["create", "--name", tmp, "--network", "none", ref("1"), "sh"]);
-    try {
-      await docker(["commit", "--change", `LABEL e2e.push=${Date.now()}`, tmp, ref("1")]);
-    } finally {
-      await docker(["rm", "--force", tmp]).catch(() => {});
-    }
+    await newImage("1");
     state.actionsBefore = await actionCount();
     const oldImage = specImageOf(await inspectService(name));
     state.newDigest = await push(ref("1"));
@@ -242,4 +248,74 @@ describe("push to deploy: a real registry's notifications redeploy an autoredepl
     assert.equal(await actionCount(), count, "no new action");
     assert.equal(specImageOf(await inspectService(name)), `${ref("1")}@${state.newDigest}`, "the service unchanged");
   });
+
+  s.step("two quick pushes of team/app:1: the service ends on the second digest, not on the first", async () => {
+    const known = new Set((await actionsOfService()).objects.map((a) => a.resource_uri));
+    await newImage("1");
+    const first = await push(ref("1"));
+    await newImage("1");
+    const second = await push(ref("1"));
+    assert.notEqual(first, second);
+    let fresh = [];
+    let image = "";
+    await waitFor(
+      "the service on the second digest, every action of the two pushes ended",
+      async () => {
+        fresh = (await actionsOfService()).objects.filter((a) => !known.has(a.resource_uri));
+        image = specImageOf(await inspectService(name));
+        return fresh.length > 0 && fresh.every((a) => TERMINAL.includes(a.state)) && image.endsWith(`@${second}`);
+      },
+      {
+        timeoutMs: 2 * PUSH_TO_SUCCESS_MS,
+        intervalMs: 200,
+        describe: () => `image ${image}; actions ${JSON.stringify(fresh.map((a) => a.state))}\n${registryLog()}`,
+      },
+    );
+    // One rollout when the second push found the first's action not yet started, two in order otherwise.
+    assert.ok(fresh.length <= 2, `at most one action per push: ${fresh.length}`);
+    assert.deepEqual(
+      fresh.map((a) => a.state),
+      fresh.map(() => "Success"),
+    );
+    console.log(`# registry push: two quick pushes made ${fresh.length} action(s), the service on the second digest`);
+    // Late notifications of the first push (retries, its pulls) do not roll it back.
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.equal(specImageOf(await inspectService(name)), `${ref("1")}@${second}`);
+    assert.equal(await actionCount(), known.size + fresh.length, "no action after the two pushes ended");
+    await waitRunning(name, 1);
+    state.newDigest = second;
+  });
+
+  s.step(
+    "a signed generic call naming a digest the registry does not serve: Failed, the service untouched",
+    async () => {
+      const res = await s.api("POST", "/api/app/v1/registryhook/", { name: "ci-signed", source: "generic" });
+      assert.equal(res.status, 201, res.text);
+      const hook = res.json;
+      const unknown = `sha256:${"0".repeat(64)}`;
+      const before = await inspectService(name);
+      const body = JSON.stringify({ image: ref("1"), digest: unknown });
+      const id = `msg_${uniqueName("generic")}`;
+      const at = new Date();
+      const called = await fetch(`${s.worker.base}${hook.url}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "webhook-id": id,
+          "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+          "webhook-signature": new Webhook(hook.secret).sign(id, at, body),
+        },
+        body,
+      });
+      const answer = await called.json();
+      assert.equal(called.status, 202, JSON.stringify(answer));
+      assert.equal(answer.actions.length, 1, JSON.stringify(answer));
+      const failed = await s.waitAction(answer.actions[0], "Failed", { timeoutMs: PUSH_TO_SUCCESS_MS });
+      const logs = await s.logsOf(failed);
+      assert.ok(logs.includes(`for ${ref("1")}, not the pushed ${unknown}`), logs);
+      const now = await inspectService(name);
+      assert.equal(specImageOf(now), `${ref("1")}@${state.newDigest}`, "the image unchanged");
+      assert.equal(now.Version.Index, before.Version.Index, "the service spec not updated at all");
+    },
+  );
 });

@@ -41,9 +41,12 @@ async function createHook(user: User, source: string, name = `hook-${source}`): 
 }
 
 /** A generic call signed as Standard Webhooks with the hook's secret. */
-function signedCall(hook: Hook, payload: unknown, { secret = hook.secret, id = crypto.randomUUID() } = {}) {
+function signedCall(
+  hook: Hook,
+  payload: unknown,
+  { secret = hook.secret, id = crypto.randomUUID(), at = new Date() } = {},
+) {
   const body = JSON.stringify(payload);
-  const at = new Date();
   const signature = new Webhook(secret as string).sign(id, at, body);
   return call(hook.url, {
     method: "POST",
@@ -199,6 +202,21 @@ describe("registry hooks: a registry's call", () => {
     expect(newer.status).toBe(202);
     const older = await event(DIGEST_A, "2026-12-07T10:00:01Z");
     expect(older.status).toBe(200);
+    expect((await deliveries(user, hook))[0]?.reason).toContain("is older than the push");
+    const all = await (await as(user, "GET", "/api/audit/v1/action/")).json<{ objects: unknown[] }>();
+    expect(all.objects).toHaveLength(1);
+  });
+
+  it("a generic sender's pushes are ordered by their signed webhook-timestamp", async () => {
+    const user = await createUser();
+    await createService(user, { name: "web", image: "registry.local:5000/team/web:1.0", autoredeploy: true });
+    const hook = await createHook(user, "generic");
+    const image = "registry.local:5000/team/web:1.0";
+    const now = Date.now();
+    const newer = await signedCall(hook, { image, digest: DIGEST_B }, { at: new Date(now) });
+    expect(newer.status).toBe(202);
+    const older = await signedCall(hook, { image, digest: DIGEST_A }, { at: new Date(now - 60_000) });
+    expect(older.status, await older.clone().text()).toBe(200);
     expect((await deliveries(user, hook))[0]?.reason).toContain("is older than the push");
     const all = await (await as(user, "GET", "/api/audit/v1/action/")).json<{ objects: unknown[] }>();
     expect(all.objects).toHaveLength(1);

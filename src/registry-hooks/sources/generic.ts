@@ -1,11 +1,13 @@
 /**
  * Any sender that can sign with Standard Webhooks (a CI job, a script, a
  * registry we do not know): {"image": "[registry/]repository:tag", "digest"?:
- * "sha256:..."}. The webhook-id header is the delivery's id.
+ * "sha256:..."}. The webhook-id header is the delivery's id; the signed
+ * webhook-timestamp header orders two pushes of one tag (a sender that tells
+ * them in the wrong order does not roll the service back).
  */
 import { z } from "zod";
 import { standardWebhooks } from "./auth";
-import { collect, guarded, idOf, pushOf, readBody } from "./payload";
+import { collect, guarded, idOf, pushOf, readBody, timeOfSeconds } from "./payload";
 import { splitImage } from "./reference";
 import type { Source } from "./source";
 
@@ -30,7 +32,7 @@ export const genericSource: Source = {
         repository: image.repository,
         tag: image.tag,
         digest,
-        pushedAt: null,
+        pushedAt: sentAt(headers),
       },
       {
         id: "the webhook-id header",
@@ -43,3 +45,11 @@ export const genericSource: Source = {
     return collect([push]);
   }),
 };
+
+/** The signed send time (the signature check refused any other), or null when the header is not seconds. */
+function sentAt(headers: Headers): number | null {
+  const stamp = headers.get("webhook-timestamp") ?? "";
+  if (!/^\d{1,12}$/.test(stamp)) return null;
+  const at = timeOfSeconds("webhook-timestamp", Number(stamp));
+  return at.ok ? at.value : null;
+}
