@@ -48,9 +48,12 @@ export function swarmSuite({ vars = {} } = {}) {
     },
     agentState: async (agent) => (await s.api("GET", agent.resource_uri)).json,
 
-    /** The agent program for `agent` (the API object with its token), acting on the swarm. */
-    runAgent(agent, { allow, args, bundle } = {}) {
-      const program = startAgent({ base: worker.base, token: agent.token, allow, args, bundle });
+    /**
+     * The agent program for `agent` (the API object with its token), acting on the swarm, or with
+     * `plain` on the plain engine (Compose); `env` adds to its environment.
+     */
+    runAgent(agent, { allow, args, bundle, plain, env } = {}) {
+      const program = startAgent({ base: worker.base, token: agent.token, allow, args, bundle, plain, env });
       program.name = agent.name;
       programs.push(program);
       return program;

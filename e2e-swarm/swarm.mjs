@@ -1,15 +1,18 @@
 // The real pieces of the swarm end-to-end suite: the Docker Swarm and registry that
-// scripts/swarm/up.sh starts (driven with the docker CLI against its DOCKER_HOST), and the
-// agent program (`node agent/src/main.ts`) as a process of its own that a test may SIGKILL
-// and start again. Nothing here is mocked.
+// scripts/swarm/up.sh starts (driven with the docker CLI against its DOCKER_HOST), the plain
+// engine it starts beside it for Compose (PLAIN_DOCKER_HOST, driven with the docker CLI and
+// docker-compose 1.29), and the agent program (`node agent/src/main.ts`) as a process of its
+// own that a test may SIGKILL and start again. Nothing here is mocked.
 
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ROOT, waitFor } from "../e2e/helpers.mjs";
 
 export const DOCKER_TIMEOUT_MS = 30_000;
+/** How long one docker-compose command may take here (`up -d` of two services: about 2 s). */
+export const COMPOSE_TIMEOUT_MS = 60_000;
 /** How long a swarm service may take to reach its replicas here (measured: 1–3 s). */
 export const CONVERGE_TIMEOUT_MS = 30_000;
 
@@ -32,8 +35,11 @@ const envFile = () => join(process.env.SWARM_DIR || "/tmp/dockercloud-swarm", "e
  * $SWARM_DIR/env (after a manual scripts/swarm/up.sh).
  */
 function loadSwarmEnv() {
-  const names = ["DOCKER_HOST", "DOCKER_CONFIG", "IMAGE", "IMAGE_DIGEST", "REGISTRY", "SWARM_DIR"];
-  if (names.every((n) => process.env[n])) return Object.fromEntries(names.map((n) => [n, process.env[n]]));
+  const names = ["DOCKER_HOST", "DOCKER_CONFIG", "IMAGE", "IMAGE_DIGEST", "REGISTRY", "SWARM_DIR", "PLAIN_DOCKER_HOST"];
+  const optional = ["DOCKER_BIN", "PLAIN_ADDRESS_POOL", "COMPOSE_BIN"];
+  if (names.every((n) => process.env[n])) {
+    return Object.fromEntries([...names, ...optional].filter((n) => process.env[n]).map((n) => [n, process.env[n]]));
+  }
   const file = envFile();
   if (!existsSync(file)) {
     throw new Error(`no swarm: ${file} is missing (run npm run test:swarm, or scripts/swarm/up.sh first)`);
@@ -43,26 +49,60 @@ function loadSwarmEnv() {
 
 export const SWARM = loadSwarmEnv();
 const DOCKER_BIN = process.env.DOCKER_BIN || SWARM.DOCKER_BIN || "docker";
+const COMPOSE_BIN = process.env.COMPOSE_BIN || SWARM.COMPOSE_BIN || "/usr/bin/docker-compose";
 const dockerEnv = () => ({ ...process.env, DOCKER_HOST: SWARM.DOCKER_HOST, DOCKER_CONFIG: SWARM.DOCKER_CONFIG });
+const plainEnv = () => {
+  if (!SWARM.PLAIN_DOCKER_HOST) {
+    throw new Error("no plain engine: PLAIN_DOCKER_HOST is unset (run scripts/swarm/up.sh)");
+  }
+  return { ...process.env, DOCKER_HOST: SWARM.PLAIN_DOCKER_HOST, DOCKER_CONFIG: SWARM.DOCKER_CONFIG };
+};
 
 // ---------------------------------------------------------------- the docker CLI
 
-/** Runs `docker ...args` against the swarm, bounded; resolves with its trimmed stdout. */
-export function docker(args, { timeoutMs = DOCKER_TIMEOUT_MS } = {}) {
+/**
+ * Runs `file ...args` (named `label` in errors), bounded (SIGKILL after `timeoutMs`); resolves with
+ * its trimmed stdout, rejects with an error carrying `stderr`.
+ */
+function runBounded(label, file, args, { env, cwd, timeoutMs }) {
   return new Promise((resolve, reject) => {
     execFile(
-      DOCKER_BIN,
+      file,
       args,
-      { env: dockerEnv(), timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 16 * 1024 * 1024 },
+      { env, cwd, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err) {
           const why = err.killed ? `killed after ${timeoutMs} ms` : `exit ${err.code}`;
-          reject(Object.assign(new Error(`docker ${args.join(" ")}: ${why}: ${stderr.trim()}`), { stderr }));
+          reject(Object.assign(new Error(`${label} ${args.join(" ")}: ${why}: ${stderr.trim()}`), { stderr }));
         } else resolve(stdout.trim());
       },
     );
   });
 }
+
+/** Runs `docker ...args` against the swarm, bounded; resolves with its trimmed stdout. */
+export const docker = (args, { timeoutMs = DOCKER_TIMEOUT_MS } = {}) =>
+  runBounded("docker", DOCKER_BIN, args, { env: dockerEnv(), timeoutMs });
+
+/** Runs `docker ...args` against the plain engine (no swarm), bounded; resolves with its trimmed stdout. */
+export const plainDocker = (args, { timeoutMs = DOCKER_TIMEOUT_MS } = {}) =>
+  runBounded("docker (plain)", DOCKER_BIN, args, { env: plainEnv(), timeoutMs });
+
+/**
+ * Runs `docker-compose -p <project> ...args` in `projectDir` (its docker-compose.yml) against the
+ * plain engine, bounded; resolves with its trimmed stdout, rejects with its stderr. `project`
+ * defaults to the folder's name; `env` adds to the environment (the compose file's ${VARS}).
+ */
+export const compose = (
+  projectDir,
+  args,
+  { project = basename(projectDir), env = {}, timeoutMs = COMPOSE_TIMEOUT_MS } = {},
+) =>
+  runBounded("docker-compose", COMPOSE_BIN, ["-p", project, ...args], {
+    env: { ...plainEnv(), ...env },
+    cwd: projectDir,
+    timeoutMs,
+  });
 
 /** A name for a swarm service (and the API's service of the same name): letters, digits, '-'. */
 export const uniqueName = (prefix) => `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
@@ -199,11 +239,19 @@ export async function repushImage({ timeoutMs = 60_000 } = {}) {
  * swarm (DOCKER_HOST). `allow` are its rule flags; `bundle` runs the one file users copy to a
  * server (`npm run agent:build`) instead of the sources. Its output is kept; `kill()` sends SIGKILL.
  */
-export function startAgent({ base, token, allow = ["--allow-all"], args = [], bundle = false }) {
+export function startAgent({
+  base,
+  token,
+  allow = ["--allow-all"],
+  args = [],
+  bundle = false,
+  plain = false,
+  env = {},
+}) {
   const entry = bundle ? "agent/dist/agent.mjs" : "agent/src/main.ts";
   const child = spawn(process.execPath, [join(ROOT, entry), "--heartbeat-seconds", "2", ...allow, ...args], {
     cwd: ROOT,
-    env: { ...dockerEnv(), DOCKERCLOUD_AGENT_URL: base, DOCKERCLOUD_AGENT_TOKEN: token },
+    env: { ...(plain ? plainEnv() : dockerEnv()), ...env, DOCKERCLOUD_AGENT_URL: base, DOCKERCLOUD_AGENT_TOKEN: token },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const agent = {

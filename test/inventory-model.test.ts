@@ -18,7 +18,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, inject, it } from "vitest";
-import type { InventoryItem } from "../src/domain/inventory";
+import type { InventoryItemSent as InventoryItem } from "../src/domain/inventory";
 import { sleep } from "./helpers/actions";
 import { connect } from "./helpers/agent-socket";
 import { as, call, createAgent, createService, createTrigger, createUser, type User } from "./helpers/api";

@@ -10,7 +10,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { InventoryItem } from "../src/domain/inventory";
+import type { InventoryItemSent as InventoryItem } from "../src/domain/inventory";
 import { readJson, sleep, WAIT } from "./helpers/actions";
 import { connect } from "./helpers/agent-socket";
 import {

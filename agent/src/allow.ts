@@ -21,8 +21,9 @@ export function addRule(rules: AllowRules, flag: string, value: string | undefin
     return { ...rules, all: true };
   }
   if (flag === "allow-service") {
-    if (!value || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(value)) {
-      return `--allow-service needs a service name, not '${value ?? ""}'`;
+    // A Swarm service's name, or a docker host's `<compose project>/<compose service>` or standalone name.
+    if (!value || !/^([a-z0-9][a-z0-9_-]{0,62}\/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(value)) {
+      return `--allow-service needs a service name (or <compose project>/<compose service>), not '${value ?? ""}'`;
     }
     return { ...rules, services: [...rules.services, value] };
   }

@@ -14,37 +14,55 @@ export type Options = {
   registryConfig: string | null;
   /** Keep dialling when the service refuses the token, instead of exiting (link.ts). */
   retryForever: boolean;
+  /** swarm or docker; null: the engine's answer decides (choose.ts). */
+  orchestrator: "swarm" | "docker" | null;
+  /** On a docker host, how long a new container without a healthcheck must keep running. */
+  settleMs: number;
 };
 
 /** Flags that take no value. */
 const SWITCHES = ["allow-all", "dry-run", "retry-forever"];
 /** Flags that take one, as `--name value` or `--name=value`. */
-const VALUED = ["url", "token", "allow-label", "allow-service", "heartbeat-seconds", "registry-config"];
+const VALUED = [
+  "url",
+  "token",
+  "allow-label",
+  "allow-service",
+  "heartbeat-seconds",
+  "registry-config",
+  "orchestrator",
+  "settle-seconds",
+];
 /** Every flag the parser takes (besides --help, which the program answers before parsing): USAGE must tell each. */
 export const FLAGS: readonly string[] = [...SWITCHES, ...VALUED];
 
 const SYNOPSIS =
   "usage: dockercloud-agent --url https://<api host> --token <agent token> " +
   "(--allow-label KEY=VALUE | --allow-service NAME)... | --allow-all [--dry-run] [--registry-config PATH] " +
-  "[--heartbeat-seconds N] [--retry-forever]";
+  "[--orchestrator swarm|docker] [--settle-seconds N] [--heartbeat-seconds N] [--retry-forever]";
 
 /** Why the command line is refused, with the way to the whole help. */
 const refused = (why: string) => `${why}\n${SYNOPSIS}\n(--help tells every flag, environment variable and exit code)`;
 
 export const USAGE = `${SYNOPSIS}
 
-Runs next to a Docker Swarm manager, dials out to the Docker Cloud triggers API and performs the
-redeploys and scales it is sent, on the services its rules allow and no other.
+Runs next to a Docker Swarm manager or a plain Docker host running Compose, dials out to the Docker
+Cloud triggers API and performs the redeploys and scales it is sent, on the services its rules allow
+and no other.
 
 flags:
   --url URL                  the API's base URL: https://, or http:// for localhost only (the token travels in it)
   --token TOKEN              the agent's token, dca_<namespace>_<40 hex digits>, shown once when the agent was created
   --allow-label KEY=VALUE    may act on services with this label; repeatable
-  --allow-service NAME       may act on the service of this name; repeatable
+  --allow-service NAME       may act on the service of this name (on a docker host: PROJECT/SERVICE); repeatable
   --allow-all                may act on every service; a rule (this or one of the two above) is required
   --dry-run                  check each job and say what would be done, changing nothing
   --heartbeat-seconds N      seconds between heartbeats, 1 to 60 (default 15; an agent silent for 90 s is dropped)
   --registry-config PATH     docker config file whose "auths" give registry credentials (no credential helper is run)
+  --orchestrator KIND        swarm (Swarm services) or docker (Compose services and containers labelled
+                             io.dockercloud.service); default: swarm on an active swarm manager, else docker
+  --settle-seconds N         docker: how long a new container without a healthcheck must keep running to
+                             count as started, 1 to 600 (default 10)
   --retry-forever            keep dialling when the service refuses the token, instead of exiting 3
   --help, -h                 print this and exit
 
@@ -58,6 +76,8 @@ environment:
   DOCKER_CERT_PATH                   the folder of ca.pem, cert.pem and key.pem for that TLS
   DOCKER_CONFIG                      --registry-config defaults to $DOCKER_CONFIG/config.json, else ~/.docker/config.json
   NODE_EXTRA_CA_CERTS                a PEM file of extra CAs to trust, for an API behind a private CA
+  DOCKERCLOUD_AGENT_FAULT=POINT      tests of crash recovery only: the agent kills itself (SIGKILL) on reaching
+                                     that point (fault.ts names them); never set it otherwise
 
 exit codes:
   0  stopped by SIGINT or SIGTERM
@@ -110,6 +130,8 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   if (!Number.isFinite(heartbeat) || heartbeat < 1 || heartbeat > 60) {
     return "--heartbeat-seconds must be from 1 to 60";
   }
+  const docker = orchestratorOptions(given);
+  if (typeof docker === "string") return docker;
   const registryConfig = given.get("registry-config") ?? null;
   if (registryConfig === "") return "--registry-config needs a file's path";
   return {
@@ -120,7 +142,19 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     dryRun: switches.has("dry-run") || yes(env.DOCKERCLOUD_AGENT_DRY_RUN),
     registryConfig,
     retryForever: switches.has("retry-forever") || yes(env.DOCKERCLOUD_AGENT_RETRY_FOREVER),
+    ...docker,
   };
+}
+
+/** --orchestrator and --settle-seconds, or why not. */
+function orchestratorOptions(given: Map<string, string>): Pick<Options, "orchestrator" | "settleMs"> | string {
+  const orchestrator = given.get("orchestrator") ?? null;
+  if (orchestrator !== null && orchestrator !== "swarm" && orchestrator !== "docker") {
+    return "--orchestrator must be swarm or docker";
+  }
+  const settle = Number(given.get("settle-seconds") ?? 10);
+  if (!Number.isFinite(settle) || settle < 1 || settle > 600) return "--settle-seconds must be from 1 to 600";
+  return { orchestrator, settleMs: settle * 1000 };
 }
 
 /** The API's base URL, or why not: https://, or http:// for localhost only (the token travels in it). */

@@ -240,7 +240,7 @@ export class Inventory {
     const items: InventoryItem[] = [];
     for (const { item, labels, unfit } of entries) {
       // The rules come first: a service the agent may not act on is not looked at further, nor named anywhere.
-      if (refusal(this.options.rules, { name: item.name, labels }) !== null) continue;
+      if (refusal(this.options.rules, { name: item.container_service ?? item.name, labels }) !== null) continue;
       const why = unfit ?? whyUnfit(item);
       if (why === null) {
         this.toldUnfit.delete(item.id);

@@ -112,10 +112,10 @@ export class JobRunner<Target> {
     let target: Target;
     if (applied) {
       progress("already applied: waiting for the service to converge");
-      target = await o.applied(service, change);
+      target = await o.applied(service, change, job.action, progress, deadline);
     } else {
       if (pinned) progress(`deploying ${pinned.image} (${pinned.how})`);
-      target = await o.apply(service, change, job.action, progress);
+      target = await o.apply(service, change, job.action, progress, deadline);
       send({ type: "applied", action: job.action });
     }
     const verdict = await this.converge(target, deadline, job.converge_seconds, progress);

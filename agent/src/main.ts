@@ -1,12 +1,12 @@
 #!/usr/bin/env node
+import Docker from "dockerode";
 import { describe } from "./allow.ts";
 import { parseArgs, USAGE } from "./args.ts";
+import { Chooser } from "./choose.ts";
 import { Inventory } from "./inventory.ts";
 import { JobRunner } from "./jobs.ts";
 import { AGENT_VERSION, startLink } from "./link.ts";
 import { defaultConfigPath, RegistryCredentials } from "./registry-auth.ts";
-import { SwarmOrchestrator } from "./swarm.ts";
-import { SwarmInventorySource } from "./swarm-inventory.ts";
 
 /**
  * The agent: run it next to an orchestrator with the URL of the API and the
@@ -31,9 +31,10 @@ log(`dockercloud-agent ${AGENT_VERSION}; may act on: ${describe(options.allow)}$
 
 const credentials = new RegistryCredentials(options.registryConfig ?? defaultConfigPath(process.env), log);
 log(`registry credentials: the "auths" of ${credentials.path} (credential helpers are not run)`);
-const swarm = new SwarmOrchestrator(undefined, credentials);
+const chooser = new Chooser(new Docker(), options.orchestrator, credentials, options.settleMs);
+const orchestrator = chooser.orchestrator();
 // The inventory is read-only: a dry run sends it too.
-const inventory = new Inventory(new SwarmInventorySource(swarm.docker), {
+const inventory = new Inventory(chooser.inventory(), {
   rules: options.allow,
   send: (message) => link.send(message),
   log,
@@ -52,8 +53,10 @@ async function hello() {
     const timeout = new Promise<never>((_, reject) =>
       setTimeout(() => reject(new Error(`no answer in ${DESCRIBE_TIMEOUT_MS / 1000} s`)), DESCRIBE_TIMEOUT_MS).unref(),
     );
-    const about = await Promise.race([swarm.describe(), timeout]);
-    if (engineReported !== true) log(`docker engine ${about.engine_version}, swarm node ${about.node_id ?? "none"}`);
+    const about = await Promise.race([orchestrator.describe(), timeout]);
+    if (engineReported !== true) {
+      log(`docker engine ${about.engine_version}, ${about.orchestrator} on ${about.node_id ?? "an unnamed node"}`);
+    }
     engineReported = true;
     return about;
   } catch (err) {
@@ -66,7 +69,7 @@ async function hello() {
   }
 }
 
-const runner = new JobRunner(swarm, { rules: options.allow, dryRun: options.dryRun, log });
+const runner = new JobRunner(orchestrator, { rules: options.allow, dryRun: options.dryRun, log });
 const link = startLink(
   options,
   hello,

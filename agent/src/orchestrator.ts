@@ -70,11 +70,15 @@ export interface Orchestrator<Target> {
   /**
    * Applies the change together with the record that `action` applied it
    * (in the same write, so that both land or neither does). Settles once the
-   * orchestrator has accepted it.
+   * orchestrator has accepted it (Swarm), or once the adapter itself has
+   * rolled it out or undone it (a plain Docker host), by `deadline` (ms).
    */
-  apply(service: Service, change: Change, action: string, progress: Progress): Promise<Target>;
-  /** The target of a change applied earlier (by a previous run, maybe a previous process): to wait for it. */
-  applied(service: Service, change: Change): Promise<Target>;
+  apply(service: Service, change: Change, action: string, progress: Progress, deadline: number): Promise<Target>;
+  /**
+   * The target of a change applied earlier (by a previous run, maybe a previous process): to wait
+   * for it, or, where the adapter rolls changes out itself, to finish what that run left.
+   */
+  applied(service: Service, change: Change, action: string, progress: Progress, deadline: number): Promise<Target>;
   /** One look at how the change is going. */
   check(target: Target): Promise<Verdict>;
   /** The service's numbers now, for the report; null when it is gone. */

@@ -57,9 +57,14 @@ export type Observed = {
  * only services the agent's rules let it act on, each as the orchestrator runs it now.
  */
 export type InventoryItem = {
-  /** The orchestrator's id of the service (Swarm: the service ID). */
+  /** The orchestrator's id of the service (Swarm: the service ID; a docker host: a hash of container_service). */
   id: string;
   name: string;
+  /**
+   * On a plain Docker host, what the API's target names: `<compose project>/<compose service>`,
+   * or the io.dockercloud.service label of standalone containers. Absent for a Swarm service.
+   */
+  container_service?: string;
   /** The image as it runs, `repo:tag@sha256:...`; null when there is none the service would accept. */
   image: string | null;
   mode: "replicated" | "global";

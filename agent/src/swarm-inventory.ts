@@ -159,7 +159,11 @@ export function serviceOfEvent(event: unknown): string | null {
 }
 
 /** Reads the engine's event stream (one JSON object a line) and hands on the service of each event. */
-export function followEvents(stream: NodeJS.ReadableStream, changed: (id: string) => void): Promise<void> {
+export function followEvents(
+  stream: NodeJS.ReadableStream,
+  changed: (id: string) => void,
+  serviceOf: (event: unknown) => string | null = serviceOfEvent,
+): Promise<void> {
   let pending = "";
   stream.on("data", (chunk: Buffer | string) => {
     pending += chunk.toString();
@@ -169,7 +173,7 @@ export function followEvents(stream: NodeJS.ReadableStream, changed: (id: string
     for (const line of lines) {
       if (!line.trim()) continue;
       try {
-        const id = serviceOfEvent(JSON.parse(line));
+        const id = serviceOf(JSON.parse(line));
         if (id) changed(id);
       } catch {
         // Not an event: nothing to hand on.

@@ -1,7 +1,7 @@
 import Docker from "dockerode";
 import type { Change, Description, Orchestrator, Progress, Service, TagLookup, Verdict } from "./orchestrator.ts";
 import type { Observed } from "./protocol.ts";
-import type { RegistryAuth } from "./registry-auth.ts";
+import { type Credentials, lookUpTag, NO_CREDENTIALS, resolveTag } from "./registry-lookup.ts";
 import { observed, type SwarmTarget, type TaskJson, verdict } from "./swarm-converge.ts";
 import {
   ACTION_LABEL,
@@ -10,7 +10,6 @@ import {
   forceUpdateOf,
   isVersionConflict,
   parseImage,
-  pinImage,
   redeploySpec,
   replicasOf,
   type ServiceJson,
@@ -18,9 +17,7 @@ import {
   scaleSpec,
 } from "./swarm-spec.ts";
 
-/** Where registry credentials come from (registry-auth.ts reads the docker CLI's config file). */
-export type Credentials = { for(image: string): RegistryAuth | undefined };
-const NO_CREDENTIALS: Credentials = { for: () => undefined };
+export type { Credentials } from "./registry-lookup.ts";
 
 /** How often an update that lost a race with another writer is read and sent again. */
 const UPDATE_TRIES = 5;
@@ -74,18 +71,8 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
     };
   }
 
-  /** The engine's distribution inspect (GET /distribution/{name}/json), which asks the registry for the manifest. */
-  async lookUp(reference: string): Promise<TagLookup> {
-    try {
-      const authconfig = this.credentials.for(reference);
-      const found = await this.docker.getImage(reference).distribution(authconfig ? { authconfig } : {});
-      const digest = found.Descriptor?.digest;
-      return digest ? { digest } : { unreachable: "the engine's answer carries no digest" };
-    } catch (err) {
-      // The engine answers 404 (manifest unknown) for a tag or repository the registry does not have.
-      const missing = (err as { statusCode?: number }).statusCode === 404;
-      return missing ? { missing: engineMessage(err) } : { unreachable: engineMessage(err) };
-    }
+  lookUp(reference: string): Promise<TagLookup> {
+    return lookUpTag(this.docker, this.credentials, reference);
   }
 
   async plan(service: Service, change: Change): Promise<string> {
@@ -156,25 +143,8 @@ export class SwarmOrchestrator implements Orchestrator<SwarmTarget> {
     };
   }
 
-  /**
-   * The image's tag pinned to the digest the registry has for it now, so that
-   * a redeploy runs what was pushed last under that tag. An image without a
-   * tag stays as it is; so does one whose registry cannot say (it is then
-   * redeployed on the digest it runs, and the log says why).
-   */
-  private async resolveImage(image: string, progress: Progress): Promise<string> {
-    const ref = parseImage(image);
-    if (!ref.tagged) return image;
-    const found = await this.lookUp(ref.name);
-    if ("digest" in found) {
-      if (found.digest !== ref.digest) progress(`${ref.name} now resolves to ${found.digest}`);
-      return pinImage(ref.name, found.digest);
-    }
-    const why = "missing" in found ? found.missing : found.unreachable;
-    progress(
-      `could not ask the registry for ${ref.name}'s current digest (${why}); keeping ${ref.digest ?? "the current image"}`,
-    );
-    return image;
+  private resolveImage(image: string, progress: Progress): Promise<string> {
+    return resolveTag((ref) => this.lookUp(ref), image, progress);
   }
 
   private async inspect(ref: string): Promise<ServiceJson | null> {

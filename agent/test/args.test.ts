@@ -20,6 +20,8 @@ test("the URL and token come from flags or the environment; rules from flags", (
     dryRun: false,
     registryConfig: null,
     retryForever: false,
+    orchestrator: null,
+    settleMs: 10_000,
   });
   const env = { DOCKERCLOUD_AGENT_URL: "http://localhost:8787", DOCKERCLOUD_AGENT_TOKEN: TOKEN };
   assert.deepEqual(parseArgs(["--heartbeat-seconds=5", "--allow-service", "web", "--allow-label=deploy=auto"], env), {
@@ -30,6 +32,8 @@ test("the URL and token come from flags or the environment; rules from flags", (
     dryRun: false,
     registryConfig: null,
     retryForever: false,
+    orchestrator: null,
+    settleMs: 10_000,
   });
 });
 

@@ -78,6 +78,8 @@ function run(url: string, { retryForever = false, limits = FAST } = {}) {
     allow: NO_RULES,
     dryRun: false,
     registryConfig: null,
+    orchestrator: null,
+    settleMs: 10_000,
     retryForever,
   };
   const lines: string[] = [];

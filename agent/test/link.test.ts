@@ -55,6 +55,8 @@ function run(url: string, about: typeof ABOUT = ABOUT) {
     allow: NO_RULES,
     dryRun: false,
     registryConfig: null,
+    orchestrator: null,
+    settleMs: 10_000,
     retryForever: false,
   };
   const lines: string[] = [];

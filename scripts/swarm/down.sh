@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops what scripts/swarm/up.sh started and removes its state dir:
-# services, swarm membership, dockerd, its containerd and shims, the registry.
+# services, swarm membership, both dockerds (the swarm's and the plain one), their containers,
+# containerds and shims, the plain engine's networks, the registry.
 # Every process is ended by its pid (from the pid files, or found by the state dir's
 # paths in its command line), never by name, so another dockerd on the machine is untouched.
 #
@@ -11,6 +12,7 @@ set -uo pipefail
 SWARM_DIR="${SWARM_DIR:-/tmp/dockercloud-swarm}"
 WAIT_SECONDS="${SWARM_WAIT_SECONDS:-20}"
 SOCK="$SWARM_DIR/docker.sock"
+PLAIN="$SWARM_DIR/plain"
 
 log() { printf '[swarm-down %s] %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -20,6 +22,7 @@ case "$SWARM_DIR" in /|/tmp|/tmp/|/var|/var/lib|"$HOME") log "refusing SWARM_DIR
 DOCKER_BIN="${DOCKER_BIN:-$(command -v docker || true)}"
 export DOCKER_HOST="unix://$SOCK" DOCKER_CONFIG="$SWARM_DIR/cli"
 docker() { timeout 20 "$DOCKER_BIN" "$@"; }
+plain_docker() { docker -H "unix://$PLAIN/docker.sock" "$@"; }
 
 pid_of() { [ -f "$1" ] && cat "$1" 2>/dev/null; }
 # A live process (a zombie waiting for init to reap it counts as gone).
@@ -75,9 +78,22 @@ if [ -n "$DOCKER_BIN" ] && alive "$dockerd_pid" && docker version >/dev/null 2>&
   [ -z "$containers" ] || { log "removing containers"; docker rm -f $containers >/dev/null 2>&1; }
 fi
 
-# The managed containerd: recorded by up.sh, or still in its pid file under the exec root.
-containerd_pid=$(pid_of "$SWARM_DIR/exec/containerd/containerd.pid" || pid_of "$SWARM_DIR/containerd.pid" || true)
+# The plain engine: its containers (Compose projects' ones), then its networks, whose br-<id>
+# interfaces (and host routes) would outlive dockerd otherwise.
+plain_pid=$(pid_of "$PLAIN/dockerd.pid" || pid_of "$PLAIN/dockerd.launch.pid" || true)
+if [ -n "$DOCKER_BIN" ] && alive "$plain_pid" && plain_docker version >/dev/null 2>&1; then
+  containers=$(plain_docker ps -aq 2>/dev/null)
+  # shellcheck disable=SC2086
+  [ -z "$containers" ] || { log "removing the plain engine's containers"; plain_docker rm -f $containers >/dev/null 2>&1; }
+  plain_docker network prune -f >/dev/null 2>&1 || log "network prune on the plain engine failed (going on)"
+fi
 
+# The managed containerds: recorded by up.sh, or still in their pid files under the exec roots.
+containerd_pid=$(pid_of "$SWARM_DIR/exec/containerd/containerd.pid" || pid_of "$SWARM_DIR/containerd.pid" || true)
+plain_containerd_pid=$(pid_of "$PLAIN/exec/containerd/containerd.pid" || pid_of "$PLAIN/containerd.pid" || true)
+
+stop_pid "$plain_pid" "plain dockerd"
+stop_pid "$plain_containerd_pid" "plain containerd"
 stop_pid "$dockerd_pid" dockerd
 stop_pid "$containerd_pid" containerd
 stop_pid "$(pid_of "$SWARM_DIR/registry.pid" || true)" registry
@@ -111,6 +127,17 @@ other_dockerd=""
 for pid in $(pgrep -x dockerd); do alive "$pid" && other_dockerd=1; done
 if [ -z "$other_dockerd" ] && ip link show docker_gwbridge >/dev/null 2>&1; then
   ip link delete docker_gwbridge 2>/dev/null && log "deleted interface docker_gwbridge"
+fi
+
+# The plain engine's bridges left by a crashed dockerd (the prune above needs a live one): br-*
+# interfaces with an address in the pool up.sh gave it, unless a running dockerd was given that
+# pool (a second copy of this setup would have been given another one).
+pool=$(cat "$PLAIN/pool" 2>/dev/null || true)
+dockerd_cmdlines=$(for pid in $(pgrep -x dockerd); do tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null; echo; done)
+if [ -n "$pool" ] && ! grep -qF "base=$pool," <<<"$dockerd_cmdlines"; then
+  for dev in $(ip -o -4 addr show to "$pool" 2>/dev/null | awk '$2 ~ /^br-/ { print $2 }' | sort -u); do
+    ip link delete "$dev" 2>/dev/null && log "deleted interface $dev"
+  done
 fi
 
 if [ "${SWARM_KEEP:-}" = 1 ]; then log "kept $SWARM_DIR"; exit 0; fi

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// `npm run test:swarm [-- test files]`: starts a throwaway Docker Swarm with a local registry
-// (scripts/swarm/up.sh, as root), runs the swarm suites against it one file at a time
-// (e2e-swarm/*.test.mjs, and agent/test-swarm/*.test.ts when that folder exists), then ALWAYS
-// stops it (scripts/swarm/down.sh), and exits with the suites' code (or up's or down's when
-// they failed). SWARM_DIR (default /tmp/dockercloud-swarm) is where the swarm lives;
+// `npm run test:swarm [-- test files]`: starts a throwaway Docker Swarm, a plain engine for
+// Compose beside it and a local registry (scripts/swarm/up.sh, as root), runs the suites against
+// them one file at a time (e2e-swarm/*.test.mjs and agent/test-swarm/*.test.ts when that folder
+// has tests, then e2e-docker/*.test.mjs when that one has), then ALWAYS stops it all
+// (scripts/swarm/down.sh), and exits with the suites' code (or up's or down's when they
+// failed). SWARM_DIR (default /tmp/dockercloud-swarm) is where it all lives;
 // SWARM_TEST_TIMEOUT_SECONDS (default 900) bounds the suites, SWARM_FILE_TIMEOUT_SECONDS
 // (default 300) each file.
 import { spawn } from "node:child_process";
@@ -73,16 +74,21 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
-/** The suites' files: those named on the command line, else every swarm suite there is. */
-function suites() {
+/**
+ * The suites' files, in runs of `node --test`: those named on the command line (one run), else
+ * every suite there is. node --test orders the files of one run by path, so the Compose suites
+ * (e2e-docker) get a run of their own, after the swarm ones.
+ */
+function suiteRuns() {
   const named = process.argv.slice(2);
-  if (named.length) return named;
-  const globs = ["e2e-swarm/*.test.mjs"];
-  const agentDir = join(root, "agent/test-swarm");
-  if (existsSync(agentDir) && readdirSync(agentDir).some((f) => f.endsWith(".test.ts"))) {
-    globs.push("agent/test-swarm/*.test.ts");
-  }
-  return globs;
+  if (named.length) return [named];
+  const hasTests = (dir, ext) => {
+    const abs = join(root, dir);
+    return existsSync(abs) && readdirSync(abs).some((f) => f.endsWith(ext));
+  };
+  const swarm = ["e2e-swarm/*.test.mjs"];
+  if (hasTests("agent/test-swarm", ".test.ts")) swarm.push("agent/test-swarm/*.test.ts");
+  return hasTests("e2e-docker", ".test.mjs") ? [swarm, ["e2e-docker/*.test.mjs"]] : [swarm];
 }
 
 async function main() {
@@ -94,14 +100,22 @@ async function main() {
   if (code !== 0) log(`${built === 0 ? "up.sh" : "npm run agent:build"} failed (exit ${code})`);
   else if (!interrupted) {
     const swarmEnv = parseEnvFile(readFileSync(join(swarmDir, "env"), "utf8"));
-    log(`swarm up in ${((Date.now() - t0) / 1000).toFixed(1)} s; running ${suites().join(" ")}`);
+    const runs = suiteRuns();
+    log(`swarm up in ${((Date.now() - t0) / 1000).toFixed(1)} s; running ${runs.flat().join(" ")}`);
     const t1 = Date.now();
-    // --test-timeout bounds each file (and every test that sets no timeout of its own).
-    const args = ["--test", "--test-concurrency=1", `--test-timeout=${fileTimeoutMs}`, ...suites()];
-    code = await run(process.execPath, args, {
-      env: { ...env, ...swarmEnv },
-      timeout: timeoutMs,
-    });
+    for (const files of runs) {
+      // SWARM_TEST_TIMEOUT_SECONDS bounds all the runs together.
+      const left = t1 + timeoutMs - Date.now();
+      if (interrupted || left <= 0) {
+        if (!interrupted) log(`no time left for ${files.join(" ")}`);
+        code ||= 1;
+        break;
+      }
+      // --test-timeout bounds each file (and every test that sets no timeout of its own).
+      const args = ["--test", "--test-concurrency=1", `--test-timeout=${fileTimeoutMs}`, ...files];
+      const exit = await run(process.execPath, args, { env: { ...env, ...swarmEnv }, timeout: left });
+      code ||= exit;
+    }
     log(`suites ${code === 0 ? "passed" : `failed (exit ${code})`} in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   }
   const down = await run("bash", [join(root, "scripts/swarm/down.sh")], { env, shielded: true });

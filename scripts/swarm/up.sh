@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Starts a throwaway single-node Docker Swarm for the swarm end-to-end suite:
+# Starts the Docker engines of the end-to-end suites that drive Docker:
 #   - dockerd (vfs storage, no iptables, no bridge) in its own state dir and socket,
-#   - swarm mode on 127.0.0.1,
+#   - swarm mode on 127.0.0.1 for it: a throwaway single-node Docker Swarm,
+#   - a second dockerd in $SWARM_DIR/plain that stays a plain engine (no swarm), for Compose
+#     (Debian's docker-compose 1.29): a Docker host as Compose users have one,
 #   - a local registry (Debian's docker-registry) on a free loopback port,
-#   - a tiny busybox image pushed there as 127.0.0.1:<port>/bb:1.
-# Then writes $SWARM_DIR/env (KEY=value lines: DOCKER_HOST, REGISTRY, IMAGE, ...).
+#   - a tiny busybox image pushed there as 127.0.0.1:<port>/bb:1 (both engines pull it).
+# Then writes $SWARM_DIR/env (KEY=value lines: DOCKER_HOST, PLAIN_DOCKER_HOST, REGISTRY, IMAGE, ...).
 #
 # Usage: scripts/swarm/up.sh        (as root; SWARM_DIR defaults to /tmp/dockercloud-swarm)
 #        set -a; . "$SWARM_DIR/env"; set +a
@@ -13,18 +15,19 @@
 # Re-running it while everything is up only re-checks. SWARM_REPUSH=1 builds and pushes the
 # image again (a new digest under the same tag); SWARM_IMAGE_EXTRA=text also puts that text
 # in /etc/extra of the new image.
-# Logs: $SWARM_DIR/logs/{apt,dockerd,registry,push}.log
+# Logs: $SWARM_DIR/logs/{apt,dockerd,plain-dockerd,registry,push}.log
 set -euo pipefail
 
 SWARM_DIR="${SWARM_DIR:-/tmp/dockercloud-swarm}"
 WAIT_SECONDS="${SWARM_WAIT_SECONDS:-60}"
 IMAGE_NAME="${SWARM_IMAGE_NAME:-bb:1}"
 
-STATE="$SWARM_DIR/docker"          # dockerd data root
-EXEC="$SWARM_DIR/exec"             # dockerd exec root (its managed containerd lives under it)
-SOCK="$SWARM_DIR/docker.sock"
+SOCK="$SWARM_DIR/docker.sock"     # the swarm engine's (data root docker/, exec root exec/)
 LOGS="$SWARM_DIR/logs"
 REG="$SWARM_DIR/registry"
+PLAIN="$SWARM_DIR/plain"          # the plain engine's: the same layout below it
+PLAIN_SOCK="$PLAIN/docker.sock"
+COMPOSE_BIN="${COMPOSE_BIN:-/usr/bin/docker-compose}"
 
 log() { printf '[swarm-up %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -75,14 +78,16 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ -x /bin/busybox ] || need+=(busybox-static)
+[ -x "$COMPOSE_BIN" ] || need+=(docker-compose)
 command -v ss >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
 if [ "${#need[@]}" -gt 0 ]; then
   log "installing ${need[*]} (log: $LOGS/apt.log)"
   t0=$SECONDS
   export DEBIAN_FRONTEND=noninteractive
-  # The packages ship services (docker, containerd, docker-registry); none must start: this
-  # script runs its own, in its own dirs. policy-rc.d answering 101 forbids starting them.
+  # The packages ship services (docker, containerd, docker-registry; docker-compose has none);
+  # none must start: this script runs its own, in its own dirs. policy-rc.d answering 101
+  # forbids starting them.
   policy_added=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
@@ -100,33 +105,43 @@ export DOCKER_CONFIG="$SWARM_DIR/cli"  # keep the CLI's config out of ~/.docker
 docker() { "$DOCKER_BIN" "$@"; }
 
 # ---------------------------------------------------------------- dockerd
-if alive "$SWARM_DIR/dockerd.pid" && docker version >/dev/null 2>&1; then
-  log "dockerd already running (pid $(cat "$SWARM_DIR/dockerd.pid"))"
-else
-  log "starting dockerd (log: $LOGS/dockerd.log)"
-  mkdir -p "$STATE" "$EXEC"
-  # Its own config file: none of the machine's /etc/docker/daemon.json, and the trust key
-  # dockerd 20.10 writes kept here rather than in /etc/docker/key.json.
-  printf '{ "deprecated-key-path": "%s" }\n' "$SWARM_DIR/key.json" >"$SWARM_DIR/daemon.json"
-  # setsid: its own session, so it outlives this shell and a ^C to the caller.
-  setsid dockerd \
-    --data-root "$STATE" \
-    --exec-root "$EXEC" \
-    --pidfile "$SWARM_DIR/dockerd.pid" \
-    --config-file "$SWARM_DIR/daemon.json" \
-    --host "$DOCKER_HOST" \
-    --storage-driver vfs \
-    --iptables=false --ip6tables=false --bridge=none \
-    --log-level info \
-    </dev/null >"$LOGS/dockerd.log" 2>&1 &
-  echo $! >"$SWARM_DIR/dockerd.launch.pid"
-  t0=$SECONDS
-  WATCH_PID=$(cat "$SWARM_DIR/dockerd.launch.pid") WATCH_LOG="$LOGS/dockerd.log" \
-    wait_for "$WAIT_SECONDS" "dockerd to answer on $SOCK (see $LOGS/dockerd.log)" docker version
-  log "dockerd up in $((SECONDS - t0))s (server $(docker version -f '{{.Server.Version}}'))"
-fi
-# The managed containerd of this dockerd, for down.sh (it is not in dockerd's process group).
-[ -f "$EXEC/containerd/containerd.pid" ] && cp "$EXEC/containerd/containerd.pid" "$SWARM_DIR/containerd.pid"
+# start_dockerd NAME DIR LOG FLAGS...: a dockerd whose state is all under DIR (data root
+# DIR/docker, exec root DIR/exec, DIR/dockerd.pid, socket DIR/docker.sock), with its own config
+# file: none of the machine's /etc/docker/daemon.json, and the trust key dockerd 20.10 writes
+# kept in DIR rather than in /etc/docker/key.json. Only re-checked when it already answers.
+start_dockerd() {
+  local name="$1" dir="$2" log="$3"; shift 3
+  local host="unix://$dir/docker.sock"
+  if alive "$dir/dockerd.pid" && docker -H "$host" version >/dev/null 2>&1; then
+    log "$name already running (pid $(cat "$dir/dockerd.pid"))"
+  else
+    log "starting $name (log: $log)"
+    mkdir -p "$dir/docker" "$dir/exec"
+    printf '{ "deprecated-key-path": "%s" }\n' "$dir/key.json" >"$dir/daemon.json"
+    # setsid: its own session, so it outlives this shell and a ^C to the caller.
+    setsid dockerd \
+      --data-root "$dir/docker" \
+      --exec-root "$dir/exec" \
+      --pidfile "$dir/dockerd.pid" \
+      --config-file "$dir/daemon.json" \
+      --host "$host" \
+      --storage-driver vfs \
+      --log-level info \
+      "$@" \
+      </dev/null >"$log" 2>&1 &
+    echo $! >"$dir/dockerd.launch.pid"
+    local t0=$SECONDS
+    WATCH_PID=$(cat "$dir/dockerd.launch.pid") WATCH_LOG="$log" \
+      wait_for "$WAIT_SECONDS" "$name to answer on $dir/docker.sock (see $log)" docker -H "$host" version
+    log "$name up in $((SECONDS - t0))s (server $(docker -H "$host" version -f '{{.Server.Version}}'))"
+  fi
+  # Its managed containerd, for down.sh (it is not in dockerd's process group).
+  if [ -f "$dir/exec/containerd/containerd.pid" ]; then cp "$dir/exec/containerd/containerd.pid" "$dir/containerd.pid"; fi
+}
+
+# The swarm's engine: containers with a loopback interface only (no default bridge, and no
+# iptables rules: nothing of the host's firewall changes); swarm services need no more here.
+start_dockerd dockerd "$SWARM_DIR" "$LOGS/dockerd.log" --iptables=false --ip6tables=false --bridge=none
 
 # ---------------------------------------------------------------- swarm
 swarm_state() { docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null; }
@@ -210,6 +225,78 @@ else
   log "pushed $IMAGE@$DIGEST in $((SECONDS - t0))s"
 fi
 
+# ---------------------------------------------------------------- plain engine
+# The plain engine's bridge networks (one per Compose project, `<project>_default`, with a
+# br-<id> interface and a route on the host) take /24s of one /16: 10.213.0.0/16, or the next
+# one up to 10.222 when a host route lies in it or another running dockerd was given it (a
+# second copy of this setup under another SWARM_DIR, say). It never meets the swarm engine's
+# subnets: that engine's local pools are Docker's defaults (172.17-31.0.0/16, 192.168.0.0/16;
+# docker_gwbridge takes one), and its swarm overlays (10.0.0.0/8 from 10.0.0.0/24 upwards) live
+# in network namespaces of their own, with no route on the host.
+pick_pool() {
+  local n pool used
+  used=$(for pid in $(pgrep -x dockerd); do tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null; echo; done)
+  for n in $(seq 213 222); do
+    pool="10.$n.0.0/16"
+    if grep -qF "base=$pool," <<<"$used" || [ -n "$(ip -4 route show root "$pool")" ]; then continue; fi
+    echo "$pool"
+    return 0
+  done
+  die "no free address pool in 10.213-222.0.0/16 for the plain engine (see ip route)"
+}
+# The flags, as found by trying with Debian 12's dockerd 20.10 (iptables-nft, br_netfilter loaded):
+# - --iptables=false: the host's firewall is left alone (with --iptables=true dockerd adds DOCKER,
+#   DOCKER-USER and DOCKER-ISOLATION-* chains and jumps in the filter and nat tables, and leaves
+#   them there when it stops). What Compose needs works without it:
+#   * the embedded DNS (service names and network aliases, at 127.0.0.11): dockerd puts its DNAT
+#     rules in each container's own network namespace whatever --iptables says
+#     (`nsenter -t <pid> -n iptables -t nat -S` shows DOCKER_OUTPUT there), so one service
+#     reaches another by alias;
+#   * published ports: the userland proxy carries them (a docker-proxy process per port that
+#     listens on the host, here on 127.0.0.1:<port>, and dials the container over the bridge),
+#     hence --userland-proxy=true, said explicitly. Even with --iptables=true, a port published
+#     on 127.0.0.1 is served by docker-proxy: dockerd's nat OUTPUT rule skips 127.0.0.0/8;
+#   * pulls: dockerd pulls from the host's network namespace, so it reaches the loopback
+#     registry; 127.0.0.0/8 is an insecure (plain HTTP) registry range by default.
+#   What it costs: no masquerading, so containers reach nothing beyond the host (nothing here
+#   needs to). A name the embedded DNS does not know is forwarded to the host's nameservers
+#   from the container's namespace and no answer comes back: such a lookup hangs until the
+#   client gives up (5 s for nslookup) instead of failing at once (NXDOMAIN with --iptables=true).
+#   And two projects' networks are not isolated from each other.
+# - --ip-forward=false: no host sysctl is written; same-network traffic is bridged and published
+#   ports are proxied on the host, neither is forwarded.
+# - --bridge=none: no default "bridge" network, whose docker0 interface has one name machine-wide
+#   (another engine would own it); Compose puts services on the project's own network anyway.
+# - --default-address-pool: see pick_pool.
+if alive "$PLAIN/dockerd.pid" && [ -f "$PLAIN/pool" ]; then
+  POOL=$(cat "$PLAIN/pool")
+else
+  POOL=$(pick_pool)
+  mkdir -p "$PLAIN" && echo "$POOL" >"$PLAIN/pool"
+fi
+start_dockerd "plain dockerd" "$PLAIN" "$LOGS/plain-dockerd.log" \
+  --iptables=false --ip6tables=false --ip-forward=false --bridge=none --userland-proxy=true \
+  --default-address-pool "base=$POOL,size=24"
+plain_docker() { docker -H "unix://$PLAIN_SOCK" "$@"; }
+[ "$(plain_docker info -f '{{.Swarm.LocalNodeState}}')" = inactive ] || die "the plain engine is in a swarm"
+# With br_netfilter, bridged packets also cross the host's FORWARD chain, where a DROP policy
+# (set by an engine run with iptables elsewhere on the machine) can cut services apart: this
+# engine adds no ACCEPT rule for its bridges.
+forward=$(iptables -S FORWARD 2>/dev/null || true)
+if [ "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)" = 1 ] && grep -qx -- '-P FORWARD DROP' <<<"$forward"; then
+  log "WARNING: the host's FORWARD policy is DROP: containers of one Compose network may not reach each other"
+fi
+# The plain engine pulls the registry's image as a fresh host would, and drops it again: tests
+# start with no image there (unless a container of an earlier run still uses it).
+if [ ! -f "$PLAIN/pulled" ] || [ "$(cat "$PLAIN/pulled")" != "$IMAGE@$DIGEST" ]; then
+  t0=$SECONDS
+  plain_docker pull "$IMAGE" >"$LOGS/plain-pull.log" 2>&1 || { cat "$LOGS/plain-pull.log" >&2; die "the plain engine cannot pull $IMAGE"; }
+  plain_docker rmi "$IMAGE" >>"$LOGS/plain-pull.log" 2>&1 || true
+  echo "$IMAGE@$DIGEST" >"$PLAIN/pulled"
+  log "the plain engine pulls $IMAGE ($((SECONDS - t0))s)"
+fi
+log "compose: $COMPOSE_BIN $("$COMPOSE_BIN" version --short 2>/dev/null || echo '(no version)')"
+
 # ---------------------------------------------------------------- env
 cat >"$SWARM_DIR/env.tmp" <<EOF
 DOCKER_HOST=$DOCKER_HOST
@@ -220,6 +307,10 @@ REGISTRY=$REGISTRY
 IMAGE=$IMAGE
 IMAGE_DIGEST=$DIGEST
 SWARM_DIR=$SWARM_DIR
+PLAIN_DOCKER_HOST=unix://$PLAIN_SOCK
+PLAIN_DOCKER_SOCK=$PLAIN_SOCK
+PLAIN_ADDRESS_POOL=$POOL
+COMPOSE_BIN=$COMPOSE_BIN
 EOF
 mv "$SWARM_DIR/env.tmp" "$SWARM_DIR/env"
 log "ready: $SWARM_DIR/env"

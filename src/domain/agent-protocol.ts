@@ -90,6 +90,7 @@ export type AgentJob = {
   action: string;
   attempt: number;
   kind: ActionKind;
+  /** What the agent acts on, as the target names it: its swarm_service, or its container_service. */
   service: string;
   scale_by: number | null;
   replicas: number | null;

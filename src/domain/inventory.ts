@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ActionKind } from "./action";
+import { containerService } from "./container-service";
 import { count, imageName, parseImage, type ServiceState, serviceName, stackName } from "./service";
 import { refuseUnsafeText } from "./text";
 
@@ -49,14 +50,23 @@ export const InventoryItem = z.object({
       .superRefine(refuseUnsafeText("update.message"))
       .nullable(),
   }),
-  /** The Swarm stack (label com.docker.stack.namespace), or null. */
+  /** The Swarm stack (label com.docker.stack.namespace), or the Compose project, or null. */
   stack: stackName.nullable(),
   /** The label io.dockercloud.max_num_containers, or null. */
   max_num_containers: count("max_num_containers").min(1, { error: "max_num_containers must be 1 or more" }).nullable(),
   /** When the orchestrator last changed the service's spec (ISO 8601), or null. */
   updated_at: z.iso.datetime({ offset: true, error: "updated_at must be an ISO 8601 time" }).nullable(),
+  /**
+   * On a plain Docker host, what the agent acts on: `<project>/<service>` of
+   * a Compose service (then `name` is the Compose service, `stack` the
+   * project) or the io.dockercloud.service label of standalone containers.
+   * Null, or absent (agents that predate it), for a Swarm service.
+   */
+  container_service: containerService("container_service").nullable().default(null),
 });
 export type InventoryItem = z.infer<typeof InventoryItem>;
+/** An item as an agent sends it: `container_service` may be absent. */
+export type InventoryItemSent = z.input<typeof InventoryItem>;
 
 export const Inventory = z
   .object({

@@ -3,6 +3,7 @@ import { fail, ok, type Result } from "../../domain/result";
 import type { ServiceRow } from "../../domain/service";
 import { quote } from "../../domain/text";
 import { OPERATIONS, type TriggerCall, type TriggerRow, triggerUri } from "../../domain/trigger";
+import { agentTargetOf, orchestratorServiceGone } from "../../targets/agent";
 import type { Actions } from "./actions";
 import {
   idempotentAction,
@@ -102,10 +103,11 @@ function guard(sql: SqlStorage, { trigger, service, now }: Called, scaleBy: numb
  */
 export function goneFromOrchestrator(service: ServiceRow) {
   if (service.present !== 0) return null;
-  const swarm = service.target_public ? (JSON.parse(service.target_public) as { swarm_service?: string }) : {};
+  const target = agentTargetOf(service.target_public);
+  const gone = target ? orchestratorServiceGone(target) : `the service '${service.name}' is not on its orchestrator`;
   return fail(
     "conflict",
-    `the swarm service '${swarm.swarm_service ?? service.name}' is not on the swarm (its agent reported it gone); nothing was queued, and calls are accepted again once it is back`,
+    `${gone} (its agent reported it gone); nothing was queued, and calls are accepted again once it is back`,
   );
 }
 

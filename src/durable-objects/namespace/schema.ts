@@ -269,4 +269,13 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE actions ADD COLUMN push TEXT;
     `,
   },
+  {
+    id: 12,
+    name: "agent targets on a plain Docker host: linking an inventory item by its container_service",
+    sql: `
+      CREATE INDEX services_by_agent_container ON services (
+        json_extract(target_public, '$.agent'), json_extract(target_public, '$.container_service')
+      ) WHERE json_extract(target_public, '$.type') = 'agent';
+    `,
+  },
 ];

@@ -3,6 +3,15 @@ import { DEFAULT_MAX_CONTAINERS, type ServiceRow } from "../../domain/service";
 import type { Services } from "./services";
 
 /**
+ * The service whose agent target names an agent and a container_service (the
+ * two parameters, in that order). Its expressions are those of the index services_by_agent_container
+ * (schema.ts, migration 12), character for character: SQLite uses an
+ * expression index only for the very same expression.
+ */
+export const BY_CONTAINER_SERVICE = `SELECT * FROM services WHERE json_extract(target_public, '$.type') = 'agent'
+  AND json_extract(target_public, '$.agent') = ? AND json_extract(target_public, '$.container_service') = ?`;
+
+/**
  * What an agent's inventory writes in the `services` table (agents/inventory.ts
  * decides): the services it brings in, the figures they follow, and their
  * being gone. Kept apart from services.ts, which holds what users and
@@ -22,7 +31,8 @@ export class FollowedServices {
   /**
    * The service an agent's inventory item is, if the API has it: the one it
    * brought in before (by the orchestrator's id), else one whose target names
-   * this agent and that swarm service (by name or id): never two for one.
+   * this agent and what the item is (its container_service, or the swarm
+   * service by name or id): never two for one.
    */
   linkedTo(agentUuid: string, item: InventoryItem): ServiceRow | undefined {
     return (
@@ -34,17 +44,24 @@ export class FollowedServices {
           item.id,
           agentUuid,
         )
-        .toArray()[0] ??
-      this.sql
-        .exec<ServiceRow>(
-          `SELECT * FROM services WHERE json_extract(target_public, '$.type') = 'agent'
-             AND json_extract(target_public, '$.agent') = ? AND json_extract(target_public, '$.swarm_service') IN (?, ?)`,
-          agentUuid,
-          item.name,
-          item.id,
-        )
-        .toArray()[0]
+        .toArray()[0] ?? this.targeting(agentUuid, item)
     );
+  }
+
+  /** The service whose target names this agent and the item (each form read through its own index, schema.ts). */
+  private targeting(agentUuid: string, item: InventoryItem): ServiceRow | undefined {
+    if (item.container_service !== null) {
+      return this.sql.exec<ServiceRow>(BY_CONTAINER_SERVICE, agentUuid, item.container_service).toArray()[0];
+    }
+    return this.sql
+      .exec<ServiceRow>(
+        `SELECT * FROM services WHERE json_extract(target_public, '$.type') = 'agent'
+           AND json_extract(target_public, '$.agent') = ? AND json_extract(target_public, '$.swarm_service') IN (?, ?)`,
+        agentUuid,
+        item.name,
+        item.id,
+      )
+      .toArray()[0];
   }
 
   /** Services an agent's inventory brought in and still present. */
@@ -56,7 +73,10 @@ export class FollowedServices {
 
   /** A service first seen in an agent's inventory: created with that agent as its target, in one write. */
   adopt(uuid: string, agentUuid: string, item: InventoryItem, truth: Truth, now: number): void {
-    const target = { type: "agent", agent: agentUuid, swarm_service: item.name };
+    const target =
+      item.container_service === null
+        ? { type: "agent", agent: agentUuid, swarm_service: item.name }
+        : { type: "agent", agent: agentUuid, container_service: item.container_service };
     const max = item.max_num_containers ?? Math.max(DEFAULT_MAX_CONTAINERS, truth.target_num_containers);
     this.sql.exec(
       `INSERT INTO services (uuid, name, stack, state, target_num_containers, current_num_containers,

@@ -10,9 +10,9 @@ export type InventoryAgent = { uuid: string; name: string };
  * truth, and the API follows it. Each service the agent may act on is a
  * service of the API, brought in on first sight with the agent as its target,
  * or linked to the one whose target already names this agent and that swarm
- * service; its figures and state follow the orchestrator; a service the
- * orchestrator no longer runs is kept, with its triggers, as Not running
- * until it comes back. An agent can only bring in or change services whose
+ * service (or that container_service, on a plain Docker host); its figures
+ * and state follow the orchestrator; a service the orchestrator no longer
+ * runs is kept, with its triggers, as Not running until it comes back. An agent can only bring in or change services whose
  * target is itself: a service of the same name with any other target is
  * never touched, and the agent is told why.
  *
@@ -69,7 +69,9 @@ export class InventoryDesk {
   /** Why an item the API has no service for cannot be brought in, or null. */
   private refusal(item: InventoryItem, room: number, uuid: string | undefined): string | null {
     if (this.services.named(item.name, item.stack)) {
-      return `the API has a service of that name${item.stack ? ` in stack '${item.stack}'` : ""} whose target is not this agent's swarm service; point its target at this agent (swarm_service '${item.name}') to link them, or rename one`;
+      const [field, value] =
+        item.container_service === null ? ["swarm_service", item.name] : ["container_service", item.container_service];
+      return `the API has a service of that name${item.stack ? ` in stack '${item.stack}'` : ""} whose target is not this agent's ${field} '${value}'; point its target at this agent (${field} '${value}') to link them, or rename one`;
     }
     if (room <= 0) return `an agent brings in at most ${MAX_SERVICES_PER_AGENT} services; narrow its allow rules`;
     return uuid ? null : "it appeared while the message was applied; the next inventory brings it in";

@@ -3,7 +3,7 @@ import { type AgentJob, type AgentMessage, firstProblem, Observed } from "../../
 import { imageToDeploy } from "../../../domain/registry-hook";
 import type { ServiceRow } from "../../../domain/service";
 import { quote } from "../../../domain/text";
-import { type AgentTargetView, agentTargetOf } from "../../../targets/agent";
+import { type AgentTargetView, agentTargetOf, orchestratorServiceOf } from "../../../targets/agent";
 import type { Actions } from "../actions";
 import type { Attempts } from "../attempts";
 import { headOf } from "../dispatch";
@@ -286,7 +286,7 @@ export class AgentJobs implements JobsDesk {
       action: a.uuid,
       attempt,
       kind: a.kind,
-      service: target.swarm_service,
+      service: orchestratorServiceOf(target),
       scale_by: a.kind === "scaleup" ? (a.scale_by ?? 1) : null,
       replicas: a.kind === "scale" ? newTarget : null,
       max_replicas: svc.max_num_containers,
