@@ -116,6 +116,12 @@ export function temporaryOf(name: string): { slot: string; side: "new" | "old"; 
   return m ? { slot: m[1] as string, side: m[2] as "new" | "old", action: m[3] as string } : null;
 }
 
+/** The name a container stands for: its own, or, for a temporary one, the name it is replacing or to take back. */
+export const slotOf = (name: string) => temporaryOf(name)?.slot ?? name;
+
+/** How many containers a service has, counting a replacement under way once (old, new or both). */
+export const slotCount = (names: readonly string[]) => new Set(names.map(slotOf)).size;
+
 export const newName = (slot: string, action: string) => `${slot}.dcnew-${action}`;
 export const oldName = (slot: string, action: string) => `${slot}.dcold-${action}`;
 

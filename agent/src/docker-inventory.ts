@@ -8,6 +8,7 @@ import {
   PROJECT_LABEL,
   type ServiceKey,
   STANDALONE_LABEL,
+  slotOf,
   temporaryOf,
 } from "./containers.ts";
 import type { InventoryEntry, InventorySource, Watch } from "./inventory.ts";
@@ -37,10 +38,20 @@ export const serviceIdOf = (ref: string) => createHash("sha256").update(`docker-
 
 const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@]{0,254}$/;
 
-/** One service's item from its containers (those set aside by a rollout under way are not its own). */
+/**
+ * One service's item from its containers. A replacement under way (its old container set aside, the
+ * new one not yet under the name) counts once and as running if either runs: the service does not
+ * seem to shrink, or to go, for the second a rollout takes.
+ */
 export function itemOfContainers(key: ServiceKey, containers: readonly Summary[]): InventoryItem {
-  const running = containers.filter((c) => c.State === "running").length;
-  const image = containers.find((c) => c.Image && IMAGE.test(c.Image))?.Image ?? null;
+  const slots = new Map<string, Summary[]>();
+  for (const c of containers) {
+    const slot = slotOf(nameOf(c));
+    slots.set(slot, [...(slots.get(slot) ?? []), c]);
+  }
+  const running = [...slots.values()].filter((cs) => cs.some((c) => c.State === "running")).length;
+  const holders = containers.filter((c) => temporaryOf(nameOf(c)) === null);
+  const image = [...holders, ...containers].find((c) => c.Image && IMAGE.test(c.Image))?.Image ?? null;
   const created = Math.max(0, ...containers.map((c) => c.Created ?? 0));
   const labels = commonLabels(containers.map((c) => c.Labels));
   return {
@@ -49,8 +60,8 @@ export function itemOfContainers(key: ServiceKey, containers: readonly Summary[]
     container_service: key.ref,
     image,
     mode: "replicated",
-    replicas: containers.length,
-    desired: containers.length,
+    replicas: slots.size,
+    desired: slots.size,
     running,
     update: { state: null, message: null },
     stack: key.project,
@@ -64,7 +75,7 @@ export function entriesOfContainers(listed: readonly Summary[]): InventoryEntry[
   const groups = new Map<string, { key: ServiceKey; containers: Summary[] }>();
   for (const c of listed) {
     const key = keyOfLabels(c.Labels);
-    if (!key || temporaryOf(nameOf(c))) continue;
+    if (!key) continue;
     const group = groups.get(key.ref) ?? { key, containers: [] };
     group.containers.push(c);
     groups.set(key.ref, group);

@@ -77,12 +77,16 @@ export class Rollout {
     for (const c of all) {
       const t = temporaryOf(nameOf(c));
       if (!t || t.action === action) continue;
+      const holder = all.find((h) => nameOf(h) === t.slot) ?? null;
       if (t.side === "new") {
         progress(`removing ${nameOf(c)}, left by an earlier action that did not finish`);
         await this.remove(c.Id);
+        // That action may have stopped the old container before it died: it runs again.
+        const aside = all.some((o) => nameOf(o) === oldName(t.slot, t.action));
+        if (holder && !holder.State.Running && !aside)
+          await this.docker.getContainer(holder.Id).start().catch(ignoreStarted);
         continue;
       }
-      const holder = all.find((h) => nameOf(h) === t.slot) ?? null;
       if (holder?.State.Running) {
         await this.remove(c.Id);
       } else {

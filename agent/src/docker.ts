@@ -6,6 +6,7 @@ import {
   labelFilters,
   nameOf,
   type ServiceKey,
+  slotCount,
   temporaryOf,
 } from "./containers.ts";
 import { Rollout } from "./docker-rollout.ts";
@@ -68,7 +69,8 @@ export class DockerOrchestrator implements Orchestrator<DockerTarget> {
       name: ref,
       labels: commonLabels((members.length ? members : all).map((c) => c.Config.Labels)),
       mode: "replicated",
-      replicas: members.length,
+      // A replacement cut short still counts once: its old and new containers stand for one.
+      replicas: slotCount(all.map(nameOf)),
       appliedAction: newest?.Config.Labels?.[ACTION_LABEL] ?? null,
       ...(image ? { image } : {}),
     };

@@ -198,7 +198,7 @@ test("a container's log: the engine's frames taken apart; a TTY's raw text as it
   assert.equal(demuxLog(Buffer.from("plain text\n")), "plain text\n");
 });
 
-test("the inventory of a docker host: one item per service, temporaries and one-offs left out", () => {
+test("the inventory of a docker host: one item per service, a replacement under way counted once, one-offs left out", () => {
   const labels = (service: string, n: number, extra = {}) => ({
     "com.docker.compose.project": "shop",
     "com.docker.compose.service": service,
@@ -208,7 +208,13 @@ test("the inventory of a docker host: one item per service, temporaries and one-
   const entries = entriesOfContainers([
     { Id: "1", Names: ["/shop_worker_2"], Labels: labels("worker", 2), State: "running", Image: "bb:1", Created: 20 },
     { Id: "2", Names: ["/shop_worker_1"], Labels: labels("worker", 1), State: "exited", Image: "bb:1", Created: 10 },
-    { Id: "3", Names: [`/shop_web_1.dcold-${ACTION}`], Labels: labels("web", 1), State: "exited", Image: "bb:1" },
+    {
+      Id: "3",
+      Names: [`/shop_web_1.dcold-${ACTION}`],
+      Labels: labels("web", 1, { deploy: "auto" }),
+      State: "exited",
+      Image: "bb:1",
+    },
     { Id: "4", Names: ["/shop_web_1"], Labels: labels("web", 1, { deploy: "auto" }), State: "running", Image: "bb:2" },
     { Id: "5", Names: ["/shop_run_1"], Labels: labels("web", 1, { "com.docker.compose.oneoff": "True" }) },
     { Id: "6", Names: ["/cron"], Labels: { "io.dockercloud.service": "cron" }, State: "running", Image: "bb:1" },
@@ -229,7 +235,16 @@ test("the inventory of a docker host: one item per service, temporaries and one-
     max_num_containers: null,
     updated_at: new Date(20_000).toISOString(),
   });
-  assert.equal(byName.web?.item.replicas, 1, "the container set aside is not counted");
+  assert.equal(byName.web?.item.replicas, 1, "the container set aside and the one replacing it count once");
+  assert.equal(byName.web?.item.running, 1);
+  assert.equal(byName.web?.item.image, "bb:2", "the image of the container under the name");
+  // Mid-replacement after a crash: nothing under the name, the old one aside, the new one waiting.
+  const midway = entriesOfContainers([
+    { Id: "7", Names: [`/shop_web_1.dcold-${ACTION}`], Labels: labels("web", 1), State: "exited", Image: "bb:1" },
+    { Id: "8", Names: [`/shop_web_1.dcnew-${ACTION}`], Labels: labels("web", 1), State: "created", Image: "bb:2" },
+  ]);
+  assert.equal(midway[0]?.item.replicas, 1, "the service does not go away while it is replaced");
+  assert.equal(midway[0]?.item.running, 0);
   assert.equal(byName.web?.labels.deploy, "auto");
   assert.equal(byName.cron?.item.stack, null);
   assert.match(serviceIdOf("shop/web"), /^[0-9a-f]{64}$/);
