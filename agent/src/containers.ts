@@ -20,10 +20,13 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /**
  * While a container is replaced, the new one waits under `<name>.dcnew-<action>` and the old one
- * under `<name>.dcold-<action>`: the names say which action made them, so a run of the same job
- * after a crash finds them, and any later job puts them right (docker-rollout.ts).
+ * under `<name>.dcold-<action>`; a replica a scale removes goes under `<name>.dcgone-<action>`
+ * first. The names say which action made them, so a run of the same job after a crash finds them,
+ * and any later job puts them right (docker-rollout.ts).
  */
-const TEMPORARY = /^(.+)\.dc(new|old)-([0-9a-f-]{36})$/;
+const TEMPORARY = /^(.+)\.dc(new|old|gone)-([0-9a-f-]{36})$/;
+
+export type Temporary = { slot: string; side: "new" | "old" | "gone"; action: string };
 
 export type ContainerSummaryJson = {
   Id: string;
@@ -111,19 +114,23 @@ export function keyOfLabels(labels: Record<string, string> | null | undefined): 
 export const nameOf = (c: { Name?: string; Names?: string[] }) => (c.Name ?? c.Names?.[0] ?? "").replace(/^\//, "");
 
 /** What a temporary name says: the slot's name, new or old, and the action; null for any other name. */
-export function temporaryOf(name: string): { slot: string; side: "new" | "old"; action: string } | null {
+export function temporaryOf(name: string): Temporary | null {
   const m = TEMPORARY.exec(name);
-  return m ? { slot: m[1] as string, side: m[2] as "new" | "old", action: m[3] as string } : null;
+  return m ? { slot: m[1] as string, side: m[2] as Temporary["side"], action: m[3] as string } : null;
 }
 
 /** The name a container stands for: its own, or, for a temporary one, the name it is replacing or to take back. */
 export const slotOf = (name: string) => temporaryOf(name)?.slot ?? name;
 
-/** How many containers a service has, counting a replacement under way once (old, new or both). */
-export const slotCount = (names: readonly string[]) => new Set(names.map(slotOf)).size;
+/** Whether the name is that of a replica being removed. */
+export const isGoing = (name: string) => temporaryOf(name)?.side === "gone";
+
+/** How many containers a service has, counting a replacement under way once (old, new or both), not one going. */
+export const slotCount = (names: readonly string[]) => new Set(names.filter((n) => !isGoing(n)).map(slotOf)).size;
 
 export const newName = (slot: string, action: string) => `${slot}.dcnew-${action}`;
 export const oldName = (slot: string, action: string) => `${slot}.dcold-${action}`;
+export const goneName = (slot: string, action: string) => `${slot}.dcgone-${action}`;
 
 /** Compose's number of a container (1 when it has none: a standalone container). */
 export const numberOf = (labels: Record<string, string> | null | undefined): number => {

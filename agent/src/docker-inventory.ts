@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   type ContainerSummaryJson,
   commonLabels,
+  isGoing,
   keyOfLabels,
   nameOf,
   numberOf,
@@ -46,6 +47,7 @@ const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@]{0,254}$/;
 export function itemOfContainers(key: ServiceKey, containers: readonly Summary[]): InventoryItem {
   const slots = new Map<string, Summary[]>();
   for (const c of containers) {
+    if (isGoing(nameOf(c))) continue;
     const slot = slotOf(nameOf(c));
     slots.set(slot, [...(slots.get(slot) ?? []), c]);
   }

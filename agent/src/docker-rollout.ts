@@ -4,6 +4,7 @@ import {
   cloneContainer,
   demuxLog,
   fixedHostPorts,
+  goneName,
   type ImageConfigJson,
   nameOf,
   newName,
@@ -71,20 +72,23 @@ export class Rollout {
   /**
    * Puts back what a job other than `action` left half done: a new container that never took its
    * name is removed; an old one set aside gets its name back and runs again, unless a container
-   * now holds the name and runs (then the old one is removed).
+   * now holds the name and runs (then the old one is removed); a replica made and never started
+   * starts.
    */
   async tidy(all: ContainerJson[], action: string, progress: Progress): Promise<void> {
     for (const c of all) {
       const t = temporaryOf(nameOf(c));
-      if (!t || t.action === action) continue;
+      // A replica a scale (this one, or another) was removing: its removal is finished.
+      if (t?.side === "gone") await this.drop(c.Id);
+      if (!t || t.action === action || t.side === "gone") continue;
       const holder = all.find((h) => nameOf(h) === t.slot) ?? null;
       if (t.side === "new") {
+        // That action may have stopped the old container before it died: it runs again, before the
+        // trace that says so goes (a crash in between leaves the trace, and the next job sees it).
+        const aside = all.some((o) => nameOf(o) === oldName(t.slot, t.action));
+        if (holder && !holder.State.Running && !aside) await this.start(holder.Id);
         progress(`removing ${nameOf(c)}, left by an earlier action that did not finish`);
         await this.remove(c.Id);
-        // That action may have stopped the old container before it died: it runs again.
-        const aside = all.some((o) => nameOf(o) === oldName(t.slot, t.action));
-        if (holder && !holder.State.Running && !aside)
-          await this.docker.getContainer(holder.Id).start().catch(ignoreStarted);
         continue;
       }
       if (holder?.State.Running) {
@@ -92,9 +96,17 @@ export class Rollout {
       } else {
         progress(`putting ${t.slot} back: an earlier action set it aside and did not finish`);
         if (holder) await this.remove(holder.Id);
-        await this.docker.getContainer(c.Id).rename({ name: t.slot });
-        await this.docker.getContainer(c.Id).start();
+        await this.restore(c.Id, t.slot);
       }
+    }
+    // A replica another action created and died before starting was meant to run (read again:
+    // putting a slot back above may have removed it).
+    for (const c of all) {
+      const madeBy = c.Config.Labels?.[ACTION_LABEL];
+      if (temporaryOf(nameOf(c)) || c.State.Status !== "created" || !madeBy || madeBy === action) continue;
+      if ((await this.inspect(c.Id))?.State.Status !== "created") continue;
+      progress(`starting ${nameOf(c)}, made by an earlier action that did not finish`);
+      await this.start(c.Id);
     }
   }
 
@@ -105,7 +117,7 @@ export class Rollout {
     for (const c of all) {
       const t = temporaryOf(nameOf(c));
       if (!t) names.add(nameOf(c));
-      else if (t.action === action) names.add(t.slot);
+      else if (t.action === action && t.side !== "gone") names.add(t.slot);
     }
     return [...names]
       .map((name) => ({
@@ -146,18 +158,23 @@ export class Rollout {
     // Already made by this action and holding the name: it only has to run (steps 3-4 of a run cut short).
     let made = slot.holder?.Config.Labels?.[ACTION_LABEL] === action ? slot.holder : slot.made;
     const old = made === slot.holder ? slot.aside : (slot.holder ?? slot.aside);
-    if (!made) {
-      if (!old) return { ok: false, detail: `${slot.name}: no container to replace` };
+    if (!made && !old) return { ok: false, detail: `${slot.name}: no container to replace` };
+    if (old) {
       const imageConfig = await this.imageConfig(old.Image);
-      const create = cloneContainer(old, { name: newName(slot.name, action), ...change, imageConfig });
-      made = await this.create(create.name, create.body, create.more);
-      progress(`${slot.name}: created its replacement on ${change.image}`);
-    }
-    if (old && old !== slot.aside) {
+      const plan = cloneContainer(old, { name: newName(slot.name, action), ...change, imageConfig });
+      if (!made) {
+        made = await this.create(plan.name, plan.body);
+        progress(`${slot.name}: created its replacement on ${change.image}`);
+      }
+      // Also for one an earlier run created: it may have died before joining them all.
+      await this.join(made, plan.more);
       if (old.State.Running) await this.docker.getContainer(old.Id).stop({ t: STOP_SECONDS }).catch(ignoreStopped);
-      await this.docker.getContainer(old.Id).rename({ name: oldName(slot.name, action) });
-      faultPoint("docker:old-set-aside");
+      if (old !== slot.aside) {
+        await this.docker.getContainer(old.Id).rename({ name: oldName(slot.name, action) });
+        faultPoint("docker:old-set-aside");
+      }
     }
+    if (!made) return { ok: false, detail: `${slot.name}: no container to replace` };
     if (nameOf(made) !== slot.name) await this.docker.getContainer(made.Id).rename({ name: slot.name });
     const started = await this.startAndWait(made.Id, slot.name, progress, deadline);
     if (started.ok) {
@@ -167,8 +184,7 @@ export class Rollout {
     }
     await this.remove(made.Id);
     if (!old) return started;
-    await this.docker.getContainer(old.Id).rename({ name: slot.name });
-    await this.docker.getContainer(old.Id).start().catch(ignoreStarted);
+    await this.restore(old.Id, slot.name);
     progress(`${slot.name}: the new container failed; the old one runs again under its name`);
     return { ok: false, detail: `${started.detail}; the old container runs again under its name` };
   }
@@ -185,44 +201,46 @@ export class Rollout {
     deadline: number,
   ): Promise<Outcome> {
     const sorted = [...members].sort((a, b) => numberOf(a.Config.Labels) - numberOf(b.Config.Labels));
-    const template = sorted.at(-1);
+    // The template is one this action did not make: a replica a crashed run made may lack a network.
+    const template = sorted.filter((c) => c.Config.Labels?.[ACTION_LABEL] !== change.action).at(-1) ?? sorted.at(-1);
     const refused = scaleRefusal(key, template, change.replicas);
     if (refused || !template) return { ok: false, detail: refused ?? "no container to scale" };
     for (const c of sorted.slice(change.replicas).reverse()) {
       progress(`removing ${nameOf(c)}`);
-      await this.docker.getContainer(c.Id).stop({ t: STOP_SECONDS }).catch(ignoreStopped);
-      await this.remove(c.Id);
+      // Named as going first: a crash before the removal leaves a name that says to finish it.
+      await this.docker.getContainer(c.Id).rename({ name: goneName(nameOf(c), change.action) });
+      await this.drop(c.Id);
     }
     const kept = sorted.slice(0, change.replicas);
-    const taken = new Set(kept.map((c) => numberOf(c.Config.Labels)));
-    // Replicas an earlier run of this job made and did not get to start are started now.
-    const made = kept
-      .filter((c) => c.Config.Labels?.[ACTION_LABEL] === change.action && !c.State.Running)
-      .map((c) => ({ id: c.Id, name: nameOf(c) }));
-    const before = made.length;
+    const plan = (name: string, number: number, image: string) =>
+      cloneContainer(template, { name, image, action: change.action, body: null, imageConfig: null, number });
+    // Replicas this action made before a crash are started now (tidy started other actions' ones).
+    const made = kept.filter((c) => c.Config.Labels?.[ACTION_LABEL] === change.action && !c.State.Running);
+    for (const c of made) await this.join(c, plan(nameOf(c), numberOf(c.Config.Labels), "").more);
     const image = await this.pinned(template);
-    for (let n = 1; taken.size + made.length - before < change.replicas; n++) {
+    const taken = new Set(kept.map((c) => numberOf(c.Config.Labels)));
+    for (let n = 1; taken.size < change.replicas; n++) {
       if (taken.has(n)) continue;
       const name = replicaName(nameOf(template), key, n);
-      const create = cloneContainer(template, {
-        name,
-        image,
-        action: change.action,
-        body: null,
-        imageConfig: null,
-        number: n,
-      });
-      const c = await this.create(name, create.body, create.more);
-      made.push({ id: c.Id, name });
+      const p = plan(name, n, image);
+      const c = await this.create(name, p.body);
+      await this.join(c, p.more);
+      made.push(c);
+      taken.add(n);
       progress(`created ${name}`);
     }
+    return this.startReplicas(made, change.replicas, progress, deadline);
+  }
+
+  /** Starts the replicas a scale made; if one fails, every one it made goes. */
+  private async startReplicas(made: ContainerJson[], replicas: number, progress: Progress, deadline: number) {
     for (const c of made) {
-      const started = await this.startAndWait(c.id, c.name, progress, deadline);
+      const started = await this.startAndWait(c.Id, nameOf(c), progress, deadline);
       if (started.ok) continue;
-      for (const undo of made) await this.remove(undo.id);
+      for (const undo of made) await this.remove(undo.Id);
       return { ok: false, detail: `${started.detail}; the ${made.length} new container(s) were removed` };
     }
-    return { ok: true, detail: `${change.replicas} container(s)` };
+    return { ok: true, detail: `${replicas} container(s)` };
   }
 
   /**
@@ -247,7 +265,7 @@ export class Rollout {
   /** Starts a container (if it is not running) and waits until it is ready, fails, or the deadline passes. */
   private async startAndWait(id: string, name: string, progress: Progress, deadline: number): Promise<Outcome> {
     const first = await this.inspect(id);
-    if (!first?.State.Running) await this.docker.getContainer(id).start().catch(ignoreStarted);
+    if (!first?.State.Running) await this.start(id);
     let last = "";
     for (;;) {
       const c = await this.inspect(id);
@@ -264,15 +282,34 @@ export class Rollout {
     }
   }
 
-  private async create(name: string, body: Record<string, unknown>, more: [string, object][]): Promise<ContainerJson> {
+  private async create(name: string, body: Record<string, unknown>): Promise<ContainerJson> {
     const created = await this.docker.createContainer({ _query: { name }, _body: body } as never);
-    // The create joins one network; the others are joined before the start, as Compose does.
-    for (const [network, endpoint] of more) {
-      await this.docker.getNetwork(network).connect({ Container: created.id, EndpointConfig: endpoint });
-    }
     const json = await this.inspect(created.id);
     if (!json) throw new Error(`the container ${name} was removed as it was created`);
     return json;
+  }
+
+  /** The create joins one network; the others are joined before the start, as Compose does: those not joined yet. */
+  private async join(c: ContainerJson, more: [string, object][]): Promise<void> {
+    const joined = new Set(Object.keys(c.NetworkSettings?.Networks ?? {}));
+    for (const [network, endpoint] of more) {
+      if (joined.has(network)) continue;
+      await this.docker.getNetwork(network).connect({ Container: c.Id, EndpointConfig: endpoint });
+    }
+  }
+
+  /**
+   * An old container back in service: started while it still has its temporary name, then given
+   * its name back. A crash in between leaves the temporary name, which the next job puts right;
+   * the other order could leave it stopped under its own name, where nothing says it should run.
+   */
+  private async restore(id: string, name: string): Promise<void> {
+    await this.start(id);
+    await this.docker.getContainer(id).rename({ name });
+  }
+
+  private start(id: string): Promise<void> {
+    return this.docker.getContainer(id).start().catch(ignoreStarted);
   }
 
   private async imageConfig(id: string): Promise<ImageConfigJson | null> {
@@ -301,6 +338,12 @@ export class Rollout {
       if ((err as { statusCode?: number }).statusCode === 404) return null;
       throw err;
     }
+  }
+
+  /** Stops a container (within its grace period), then removes it. */
+  private async drop(id: string): Promise<void> {
+    await this.docker.getContainer(id).stop({ t: STOP_SECONDS }).catch(ignoreGone);
+    await this.remove(id);
   }
 
   /** Removes a container; its volumes stay (a replacement mounts them). */
@@ -339,3 +382,7 @@ const ignoreStopped = (err: unknown) => {
   if ((err as { statusCode?: number }).statusCode !== 304) throw err;
 };
 const ignoreStarted = ignoreStopped;
+const ignoreGone = (err: unknown) => {
+  const status = (err as { statusCode?: number }).statusCode;
+  if (status !== 304 && status !== 404) throw err;
+};

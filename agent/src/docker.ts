@@ -72,6 +72,7 @@ export class DockerOrchestrator implements Orchestrator<DockerTarget> {
       // A replacement cut short still counts once: its old and new containers stand for one.
       replicas: slotCount(all.map(nameOf)),
       appliedAction: newest?.Config.Labels?.[ACTION_LABEL] ?? null,
+      madeBy: countBy(members.map((c) => c.Config.Labels?.[ACTION_LABEL] ?? "")),
       ...(image ? { image } : {}),
     };
   }
@@ -112,7 +113,7 @@ export class DockerOrchestrator implements Orchestrator<DockerTarget> {
     }
     const made = now.find((c) => c.Config.Labels?.[ACTION_LABEL] === action);
     // A run of this job cut short keeps the image it chose; a new one resolves the tag again.
-    const image = made?.Config.Image ?? change.image ?? (await this.currentImage(members, progress));
+    const image = made?.Config.Image ?? change.image ?? (await this.currentImage([...members, ...now], progress));
     if (!made) await this.pull(image, progress);
     const slots = this.rollout.slots(now, action);
     const outcome = await this.rollout.redeploy(slots, { image, body: change.body, action }, progress, deadline);
@@ -125,6 +126,8 @@ export class DockerOrchestrator implements Orchestrator<DockerTarget> {
    */
   async applied(service: Service, change: Change, action: string, progress: Progress, deadline: number) {
     const key = keyOf(service.id) as ServiceKey;
+    // A scale is taken up by setting the count again: a scale-down made nothing to carry the action.
+    if (change.kind === "scale") return this.apply(service, change, action, progress, deadline);
     const all = await this.rollout.containers(key, labelFilters(key));
     const traces = all.some(
       (c) => c.Config.Labels?.[ACTION_LABEL] === action || temporaryOf(nameOf(c))?.action === action,
@@ -159,6 +162,7 @@ export class DockerOrchestrator implements Orchestrator<DockerTarget> {
     };
   }
 
+  /** The tag the service runs, resolved again; from a container set aside when none holds its name (a crash). */
   private async currentImage(members: ContainerJson[], progress: Progress): Promise<string> {
     const image = members[0]?.Config.Image;
     if (!image) throw new Error("the service has no container to take the image from");
@@ -201,4 +205,11 @@ export class DockerOrchestrator implements Orchestrator<DockerTarget> {
       });
     });
   }
+}
+
+/** How many times each value comes. */
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) if (v) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
 }

@@ -170,7 +170,8 @@ export function changeOf(job: Job, service: Service): Change | string {
   if (job.scale_by === null || !Number.isInteger(job.scale_by) || job.scale_by < 1) {
     return `a scale-up needs a positive number to scale by, not ${job.scale_by}`;
   }
-  const replicas = service.replicas + job.scale_by;
+  // The replicas this very action added before (a run cut short) are not counted twice.
+  const replicas = service.replicas - (service.madeBy?.[job.action] ?? 0) + job.scale_by;
   if (replicas > job.max_replicas) {
     return `scaling '${service.name}' up by ${job.scale_by} would make ${replicas} replicas, more than its maximum of ${job.max_replicas}`;
   }

@@ -22,6 +22,11 @@ export type Service = {
   /** The action whose change the service's own record says was applied last (see jobs.ts), or null. */
   appliedAction: string | null;
   /**
+   * Where an adapter adds replicas itself (a docker host), how many of the service's containers
+   * each action made: a scale-up delivered again counts from the replicas before it, not after.
+   */
+  madeBy?: Record<string, number>;
+  /**
    * The image the service runs (`repo:tag@sha256:...`), when the adapter knows it: a registry push
    * is only deployed on a service of the pushed repository.
    */

@@ -7,12 +7,14 @@ import {
   commonLabels,
   demuxLog,
   fixedHostPorts,
+  goneName,
   keyOf,
   keyOfLabels,
   labelFilters,
   newName,
   oldName,
   replicaName,
+  slotCount,
   standingOf,
   temporaryOf,
 } from "../src/containers.ts";
@@ -150,7 +152,9 @@ test("service references: <project>/<service> or a standalone name; anything els
 test("temporary names say the slot, the side and the action; other names are not temporary", () => {
   assert.deepEqual(temporaryOf(oldName("shop_web_1", ACTION)), { slot: "shop_web_1", side: "old", action: ACTION });
   assert.deepEqual(temporaryOf(newName("shop-web-1", ACTION)), { slot: "shop-web-1", side: "new", action: ACTION });
+  assert.deepEqual(temporaryOf(goneName("shop_web_2", ACTION)), { slot: "shop_web_2", side: "gone", action: ACTION });
   assert.equal(temporaryOf("shop_web_1"), null);
+  assert.equal(slotCount(["shop_web_1", oldName("shop_web_1", ACTION), goneName("shop_web_2", ACTION)]), 1);
   assert.equal(temporaryOf("shop_web_1.dcold-short"), null);
 });
 
