@@ -2,6 +2,8 @@ import { z } from "zod";
 import { canonicalOrigin } from "./domain/origins";
 
 const seconds = z.coerce.number().min(0).max(43_200);
+/** The longest retention of finished actions a deployment or a namespace may set: ten years. */
+export const MAX_RETENTION_DAYS = 3650;
 
 /** The Worker's settings, read from `vars` and secrets and validated once. */
 const Config = z.object({
@@ -14,6 +16,7 @@ const Config = z.object({
   MAX_TARGET_HOPS: z.coerce.number().int().min(0).max(100).default(5),
   AGENT_WAIT_SECONDS: z.coerce.number().int().min(1).max(604_800).default(3600),
   AGENT_CONVERGE_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
+  ACTION_RETENTION_DAYS: z.coerce.number().int().min(1).max(MAX_RETENTION_DAYS).default(90),
   SELF_ORIGINS: z
     .string()
     .default("")

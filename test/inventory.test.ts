@@ -219,6 +219,23 @@ describe("inventory: services come in, and follow the orchestrator", () => {
     expect((await readJson<{ objects: unknown[] }>(user, "/api/audit/v1/action/")).objects).toHaveLength(0);
   });
 
+  it("an orchestrator running more than the maximum set here keeps a rename or a retarget possible", async () => {
+    const user = await createUser();
+    const { send } = await agentLink(user);
+    await send({ full: true, services: [item("web", { replicas: 1, desired: 1, running: 1 })] });
+    const [web] = await byName(user, "web");
+    const uri = (web as ServiceJson).resource_uri;
+    expect((await as(user, "PATCH", uri, { max_num_containers: 1 })).status).toBe(200);
+    // Someone scales it to 2 on the orchestrator: the API follows, the maximum stays as set.
+    await send({ full: true, services: [item("web", { replicas: 2, desired: 2, running: 2 })] });
+    expect((await byName(user, "web"))[0]).toMatchObject({ target_num_containers: 2, max_num_containers: 1 });
+    expect((await as(user, "PATCH", uri, { name: "front" })).status).toBe(200);
+    // A change of the counts is still checked against each other.
+    const raised = await as(user, "PATCH", uri, { target_num_containers: 3 });
+    expect(raised.status).toBe(400);
+    expect((await raised.json<{ error: string }>()).error).toContain("must not exceed max_num_containers (1)");
+  });
+
   it("refuses a bad or oversized message whole, naming the field; nothing of it is applied", async () => {
     const user = await createUser();
     const { send } = await agentLink(user);

@@ -284,7 +284,10 @@ describe("one action in progress per service", () => {
       return HttpResponse.json({ ok: true });
     });
     const bSawAHeld: boolean[] = [];
-    const toB = recordDeliveries(b.url, b.secret, () => {
+    const toB = recordDeliveries(b.url, b.secret, async () => {
+      // Both attempts may start in the same instant: B answers once A's is under way (or after 1 s,
+      // when the assertion below then fails), so B can only finish if nothing serialises it after A.
+      for (let waited = 0; !aHeld && waited < 1_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
       bSawAHeld.push(aHeld);
       return HttpResponse.json({ ok: true });
     });

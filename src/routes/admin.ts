@@ -1,5 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app";
+import { MAX_RETENTION_DAYS } from "../config";
 import { rfc1123 } from "../domain/dates";
 import { hideIds } from "../domain/ids";
 import { NAMESPACE_NAME, namespaceNameProblem } from "../domain/names";
@@ -44,6 +45,37 @@ const MemberParams = OrgParam.extend({ username: pathName("the member") });
 const PageOnly = z.object(PageQuery);
 const UserList = listOf("AdminUserList", AdminUser);
 const OrgList = listOf("AdminOrganizationList", AdminOrganization);
+
+/**
+ * A namespace's retention of finished actions, its only setting. The body is optional: without
+ * one, the route reads the setting and changes nothing.
+ */
+const badDays = { error: `action_retention_days must be whole days, 1 to ${MAX_RETENTION_DAYS}, or null` };
+const RetentionPatch = z.object({
+  action_retention_days: z
+    .number(badDays)
+    .int(badDays)
+    .min(1, badDays)
+    .max(MAX_RETENTION_DAYS, badDays)
+    .nullable()
+    .optional()
+    .openapi({
+      description:
+        "Finished actions of the namespace are deleted this many days after they ended; it can only shorten the deployment's ACTION_RETENTION_DAYS. null follows the deployment's.",
+    }),
+});
+const retentionFields = {
+  action_retention_days: z.number().int().nullable(),
+  action_retention_days_in_effect: z.number().int(),
+};
+const UserRetention = z.object({ username: z.string(), ...retentionFields }).openapi("AdminUserRetention");
+const OrgRetention = z.object({ name: z.string(), ...retentionFields }).openapi("AdminOrganizationRetention");
+const retentionBody = { content: { "application/json": { schema: RetentionPatch } }, required: false };
+
+/** Reads a namespace's retention, or sets it when the body gives one (refused, it changes nothing). */
+async function retention(c: Ctx, name: string, kind: NamespaceKind, patch: z.infer<typeof RetentionPatch>) {
+  return unwrap(await namespaceStub(c.env, name).actionRetention(kind, patch.action_retention_days));
+}
 
 type Entry = { name: string; created_at: number };
 const userJson = (e: Entry) => ({
@@ -130,6 +162,22 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
 
   app.openapi(
     createRoute({
+      method: "patch",
+      path: "/api/admin/v1/user/{username}/",
+      tags,
+      security,
+      summary: "Read or shorten a user's retention of finished actions",
+      request: { params: UserParam, body: retentionBody },
+      responses: { 200: jsonResponse("The user's retention", UserRetention), ...errorResponses(400, 401, 404, 503) },
+    }),
+    async (c) => {
+      const username = namedIn(c.req.valid("param").username, "user");
+      return c.json({ username, ...(await retention(c, username, "user", c.req.valid("json"))) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
       method: "post",
       path: "/api/admin/v1/user/{username}/apikey/",
       tags,
@@ -211,6 +259,25 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>): void {
       await Promise.all(gone.members.map((u) => namespaceStub(c.env, u).recordMembership(name, false)));
       await directoryStub(c.env).remove(name);
       return c.json({ name, deleted: true as const }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/api/admin/v1/organization/{name}/",
+      tags,
+      security,
+      summary: "Read or shorten an organization's retention of finished actions",
+      request: { params: OrgParam, body: retentionBody },
+      responses: {
+        200: jsonResponse("The organization's retention", OrgRetention),
+        ...errorResponses(400, 401, 404, 503),
+      },
+    }),
+    async (c) => {
+      const name = namedIn(c.req.valid("param").name, "organization");
+      return c.json({ name, ...(await retention(c, name, "organization", c.req.valid("json"))) }, 200);
     },
   );
 

@@ -82,6 +82,8 @@ export const agentTarget: Target<z.infer<typeof Input>, AgentTargetView, Record<
 /** A service's stored target, when it is an agent's. */
 export function agentTargetOf(target: PublicTarget | string | null): AgentTargetView | null {
   const value = typeof target === "string" ? parse(target) : target;
+  // Every call asks this of its service: another target's type answers it without the schema.
+  if ((value as { type?: unknown } | null)?.type !== "agent") return null;
   const parsed = View.safeParse(value);
   return parsed.success ? parsed.data : null;
 }

@@ -15,12 +15,19 @@ import { type ServiceRow, serviceUri } from "../../domain/service";
 import { streamEvent } from "../../domain/stream-event";
 import { quote } from "../../domain/text";
 import { ACTION_LOG_BUDGET, ActionLogs, byteLength } from "./action-logs";
-import { headOf, OPEN_STATES_SQL, releaseHead } from "./dispatch";
-import { atLeast, atMost, equals, selectPage, startsWith } from "./listing";
+import { keptTotal } from "./action-totals";
+import { OPEN_STATES_SQL, releaseHead } from "./dispatch";
+import { asciiPrefix, atLeast, atMost, equals, selectPage } from "./listing";
 import type { Scheduler } from "./scheduler";
 import type { Publisher } from "./streams";
 
 export const ACTION_NOT_FOUND = fail("not_found", "Action not found");
+
+/**
+ * The audit trail's order: newest first, by start, then by call order. Each
+ * list index ends in `start_at` (and the row id), so none needs sorting.
+ */
+export const ACTION_ORDER = "start_at DESC, seq DESC";
 
 /** An action to record, as the call, a service operation or a retry describes it. */
 export type NewAction = {
@@ -83,13 +90,16 @@ export class Actions {
    */
   insert(a: NewAction): ActionRow {
     const now = Date.now();
-    const busy = headOf(this.sql, a.service.uuid) !== undefined;
+    // Whether an earlier action of the service is still open decides, in the same statement, whether
+    // this one waits behind it or is ready to go when due.
     const inserted = this.sql
       .exec<ActionRow>(
         `INSERT INTO actions (uuid, service_uuid, object, trigger_uuid, trigger_name, trigger_uri, kind, method, path,
          user, user_agent, ip, location, start_at, state, is_user_action, scale_by, body, dispatch, touched_at,
          reuse_volumes, retry_of, due_at, hops, push)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?,
+         CASE WHEN busy THEN 'waiting' ELSE 'ready' END, ?, ?, ?, CASE WHEN busy THEN NULL ELSE ? END, ?, ?
+       FROM (SELECT EXISTS (SELECT 1 FROM actions WHERE service_uuid = ? AND state IN ${OPEN_STATES_SQL}) AS busy)
        RETURNING *`,
         newUuid(),
         a.service.uuid,
@@ -108,16 +118,16 @@ export class Actions {
         a.user === null ? 0 : 1,
         a.scaleBy,
         a.body,
-        busy ? "waiting" : "ready",
         now,
         a.reuseVolumes === null ? null : a.reuseVolumes ? 1 : 0,
         a.retryOf,
-        busy ? null : now,
+        now,
         a.hops,
         a.push ?? null,
+        a.service.uuid,
       )
       .one();
-    if (!busy) this.scheduler.runBy(now);
+    if (inserted.dispatch === "ready") this.scheduler.runBy(now);
     this.changed(inserted.uuid, "create");
     return inserted;
   }
@@ -264,13 +274,19 @@ export class Actions {
     for (const a of open) this.finish(a, "Failed", reason);
   }
 
+  /**
+   * A page of the audit trail, newest first. Every filter the clients use has
+   * an index that also gives this order (schema.ts, migration 13), so a page
+   * costs the same at any size; so do the totals of the lists the clients ask
+   * for, kept by triggers (action-totals.ts).
+   */
   list(filters: ActionFilters, page: Page): Listing<ActionJson> {
     const { total, rows } = selectPage<ActionRow>(this.sql, {
       columns: "*",
       table: "actions",
       where: [
         equals("uuid", filters.uuid?.toLowerCase()),
-        startsWith("uuid", filters.uuid__startswith?.toLowerCase()),
+        asciiPrefix("uuid", filters.uuid__startswith?.toLowerCase()),
         equals("state", filters.state),
         equals("object", filters.object),
         atLeast("start_at", filters.start_date__gte),
@@ -278,8 +294,9 @@ export class Actions {
         atLeast("end_at", filters.end_date__gte),
         atMost("end_at", filters.end_date__lte),
       ],
-      order: "seq DESC",
+      order: ACTION_ORDER,
       page,
+      knownTotal: keptTotal(this.sql, filters),
     });
     return { total, objects: rows.map((r) => this.json(r)) };
   }

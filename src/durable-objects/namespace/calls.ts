@@ -116,14 +116,16 @@ function joinPending(sql: SqlStorage, actions: Actions, { trigger, service, now 
   const op = OPERATIONS[trigger.operation];
   const joinable = op.joins ? pendingOfKind(sql, service.uuid, op.action) : null;
   if (!joinable) return null;
-  sql.exec("UPDATE actions SET joined_calls = joined_calls + 1 WHERE uuid = ?", joinable);
-  const joined = actions.row(joinable) as ActionRow;
+  // The row as the caller sees it comes back with the count: the log line below changes nothing it shows.
+  const joined = sql
+    .exec<ActionRow>("UPDATE actions SET joined_calls = joined_calls + 1 WHERE uuid = ? RETURNING *", joinable)
+    .one();
   // Calls are rate-limited, yet an action may wait long: these lines count against the log's budget.
   actions.appendWithinBudget(
     joinable,
     `${new Date(now).toISOString()} a call to trigger ${quote(trigger.name)} joined this pending ${op.action} (${joined.joined_calls} joined)`,
   );
-  return actions.row(joinable) as ActionRow;
+  return joined;
 }
 
 function insertCalled(

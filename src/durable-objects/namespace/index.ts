@@ -12,7 +12,7 @@ import { ACTION_NOT_FOUND } from "./actions";
 import { CLOSE } from "./agents/links";
 import { type ApiKeyJson, authenticateKey, deleteKey, insertKey, listKeys } from "./api-keys";
 import { acceptCall, goneFromOrchestrator } from "./calls";
-import { NamespaceHooks } from "./registry-hooks/surface";
+import { NamespaceRetention } from "./retention-surface";
 import { openSocket, refuseSocket } from "./sockets";
 import { Streams } from "./streams";
 import { type NewTrigger, TRIGGER_NOT_FOUND } from "./triggers";
@@ -30,7 +30,7 @@ export type { ApiKeyJson } from "./api-keys";
  * This class is the RPC surface only: each method checks access once and
  * delegates to the module that owns the tables (rooms.ts wires them).
  */
-export class NamespaceObject extends NamespaceHooks {
+export class NamespaceObject extends NamespaceRetention {
   // ---- the namespace itself (admin API) ----
 
   claim(name: string, kind: NamespaceKind): Result<NamespaceInfo> {
@@ -213,10 +213,10 @@ export class NamespaceObject extends NamespaceHooks {
   callTrigger(call: TriggerCall): Result<CallerActionJson> {
     const ns = this.r.members.namespace();
     if (!ns) return TRIGGER_NOT_FOUND;
-    const trigger = this.r.triggers.row(call.service, call.trigger);
-    const service = trigger && this.r.services.row(call.service);
-    if (!trigger || !service) return TRIGGER_NOT_FOUND;
-    const accepted = acceptCall(this.sql, this.r.actions, ns.name, { trigger, service }, call);
+    const found = this.r.triggers.rowWithService(call.service, call.trigger);
+    if (!found) return TRIGGER_NOT_FOUND;
+    const { service } = found;
+    const accepted = acceptCall(this.sql, this.r.actions, ns.name, found, call);
     // An agent that is connected gets the job now, from this object, without a queue hop.
     if (accepted.ok) this.r.agentJobs.offerIfAgent(service, Date.now());
     return accepted;
@@ -329,6 +329,28 @@ export class NamespaceObject extends NamespaceHooks {
   finishAttempt(uuid: string, attempt: number, report: AttemptReport, chain = false): BeginResult | null {
     if (!this.migrated) return null;
     return this.r.attempts.finish(uuid, attempt, report, chain);
+  }
+
+  /** The attempts of a queue batch's messages for this namespace: one entry, one commit for all of them. */
+  beginAttempts(uuids: string[]): BeginResult[] {
+    return uuids.map((uuid) => this.beginAttempt(uuid));
+  }
+
+  /**
+   * A group of attempts' outcomes (queue/delivery-pump.ts), each recorded as
+   * `finishAttempt` would; one that cannot be recorded is left to its deadline
+   * and does not keep the others from being recorded.
+   */
+  finishAttempts(group: { uuid: string; attempt: number; report: AttemptReport; chain: boolean }[]) {
+    return group.map((f) => {
+      try {
+        // Its own savepoint: one that throws leaves no half-written record behind.
+        return this.ctx.storage.transactionSync(() => this.finishAttempt(f.uuid, f.attempt, f.report, f.chain));
+      } catch (err) {
+        console.error("an attempt's outcome could not be recorded; its deadline will retry it", f.uuid, err);
+        return null;
+      }
+    });
   }
 
   giveUp(uuid: string): void {

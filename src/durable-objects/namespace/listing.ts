@@ -10,6 +10,18 @@ export const equals = (column: string, value: SqlStorageValue | undefined): Cond
 export const startsWith = (column: string, prefix: string | undefined): Condition =>
   prefix === undefined ? null : { sql: `substr(${column}, 1, ?) = ?`, args: [prefix.length, prefix] };
 
+/**
+ * A prefix match as a range, which an index on `column` answers: for columns
+ * of ASCII text (uuids), where the range is exact. A prefix holding anything
+ * else is the prefix of no such value: it matches nothing.
+ */
+export function asciiPrefix(column: string, prefix: string | undefined): Condition {
+  if (prefix === undefined || prefix === "") return null;
+  if (!/^[\x20-\x7e]+$/.test(prefix)) return { sql: "0", args: [] };
+  const next = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+  return { sql: `${column} >= ? AND ${column} < ?`, args: [prefix, next] };
+}
+
 export const atLeast = (column: string, value: number | undefined): Condition =>
   value === undefined ? null : { sql: `${column} >= ?`, args: [value] };
 

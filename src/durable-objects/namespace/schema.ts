@@ -278,4 +278,59 @@ export const NAMESPACE_MIGRATIONS: readonly Migration[] = [
       ) WHERE json_extract(target_public, '$.type') = 'agent';
     `,
   },
+  {
+    id: 13,
+    name: "a bounded audit: retention of finished actions, an index per list filter, counters for list totals",
+    sql: `
+      ALTER TABLE namespace ADD COLUMN action_retention_days INTEGER
+        CHECK (action_retention_days IS NULL OR action_retention_days >= 1);
+      DROP INDEX actions_by_object;
+      CREATE INDEX actions_by_object ON actions (object, start_at);
+      CREATE INDEX actions_by_state ON actions (state, start_at);
+      CREATE INDEX actions_by_start ON actions (start_at);
+      CREATE INDEX actions_finished ON actions (end_at) WHERE state IN ('Success', 'Failed', 'Canceled');
+      CREATE INDEX actions_retries ON actions (retry_of) WHERE retry_of IS NOT NULL;
+      CREATE INDEX idempotency_keys_by_action ON idempotency_keys (action_uuid);
+      CREATE TABLE action_counts (
+        filter TEXT NOT NULL CHECK (filter IN ('all', 'state', 'object')),
+        value TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (filter, value)
+      ) WITHOUT ROWID;
+      INSERT INTO action_counts (filter, value, n) SELECT 'all', '', COUNT(*) FROM actions;
+      INSERT INTO action_counts (filter, value, n) SELECT 'state', state, COUNT(*) FROM actions GROUP BY state;
+      INSERT INTO action_counts (filter, value, n) SELECT 'object', object, COUNT(*) FROM actions GROUP BY object;
+      CREATE TABLE action_hours (hour INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+      INSERT INTO action_hours (hour, n) SELECT CAST(start_at / 3600000 AS INTEGER), COUNT(*) FROM actions GROUP BY 1;
+      CREATE TRIGGER action_counts_insert AFTER INSERT ON actions BEGIN
+        UPDATE action_counts SET n = n + 1 WHERE filter = 'all' AND value = '';
+        INSERT INTO action_counts (filter, value, n) VALUES ('state', NEW.state, 1)
+          ON CONFLICT (filter, value) DO UPDATE SET n = n + 1;
+        INSERT INTO action_counts (filter, value, n) VALUES ('object', NEW.object, 1)
+          ON CONFLICT (filter, value) DO UPDATE SET n = n + 1;
+        INSERT INTO action_hours (hour, n) VALUES (CAST(NEW.start_at / 3600000 AS INTEGER), 1)
+          ON CONFLICT (hour) DO UPDATE SET n = n + 1;
+      END;
+      CREATE TRIGGER action_counts_state AFTER UPDATE OF state ON actions WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE action_counts SET n = n - 1 WHERE filter = 'state' AND value = OLD.state;
+        INSERT INTO action_counts (filter, value, n) VALUES ('state', NEW.state, 1)
+          ON CONFLICT (filter, value) DO UPDATE SET n = n + 1;
+      END;
+      CREATE TRIGGER action_counts_object AFTER UPDATE OF object ON actions WHEN OLD.object IS NOT NEW.object BEGIN
+        UPDATE action_counts SET n = n - 1 WHERE filter = 'object' AND value = OLD.object;
+        INSERT INTO action_counts (filter, value, n) VALUES ('object', NEW.object, 1)
+          ON CONFLICT (filter, value) DO UPDATE SET n = n + 1;
+      END;
+      CREATE TRIGGER action_hours_start AFTER UPDATE OF start_at ON actions
+        WHEN CAST(OLD.start_at / 3600000 AS INTEGER) IS NOT CAST(NEW.start_at / 3600000 AS INTEGER) BEGIN
+        UPDATE action_hours SET n = n - 1 WHERE hour = CAST(OLD.start_at / 3600000 AS INTEGER);
+        INSERT INTO action_hours (hour, n) VALUES (CAST(NEW.start_at / 3600000 AS INTEGER), 1)
+          ON CONFLICT (hour) DO UPDATE SET n = n + 1;
+      END;
+      CREATE TRIGGER action_counts_reset AFTER DELETE ON namespace BEGIN
+        UPDATE action_counts SET n = 0;
+        DELETE FROM action_hours;
+      END;
+    `,
+  },
 ];

@@ -88,6 +88,9 @@ export class Services {
         max_num_containers: changes.max_num_containers ?? row.max_num_containers,
       },
       renamed ? row.uuid : null,
+      // The counts are checked when the change sets one: an orchestrator may run more than the
+      // maximum set here (its inventory is the truth), and that must not refuse a rename or a target.
+      changes.target_num_containers !== undefined || changes.max_num_containers !== undefined,
     );
     if (problem) return problem;
     const sets: string[] = [];
@@ -230,6 +233,7 @@ export class Services {
   private problem(
     next: { name: string; stack: string | null; target_num_containers: number; max_num_containers: number },
     except?: string | null,
+    counts = true,
   ) {
     if (except !== null && this.nameTaken(next.name, next.stack, except)) {
       return fail(
@@ -237,7 +241,7 @@ export class Services {
         `a service named '${hideIds(next.name)}' already exists${next.stack ? ` in stack '${hideIds(next.stack)}'` : ""}`,
       );
     }
-    if (next.target_num_containers > next.max_num_containers) {
+    if (counts && next.target_num_containers > next.max_num_containers) {
       return fail(
         "bad_request",
         `target_num_containers (${next.target_num_containers}) must not exceed max_num_containers (${next.max_num_containers})`,

@@ -17,6 +17,9 @@ import type { Publisher } from "./streams";
 
 const TRIGGER_COLUMNS =
   "uuid, service_uuid, name, operation, created_at, rate_limit, call_count, rejected_count, last_called_at";
+const PREFIXED_TRIGGER_COLUMNS = TRIGGER_COLUMNS.split(", ")
+  .map((c) => `t.${c} AS t_${c}`)
+  .join(", ");
 export const TRIGGER_NOT_FOUND = fail("not_found", "Trigger not found");
 
 export type NewTrigger = { name: string | null; operation: Operation; rate_limit: number | null };
@@ -31,6 +34,29 @@ export class Triggers {
     private readonly ns: () => string,
     private readonly streams: Publisher,
   ) {}
+
+  /**
+   * A trigger and its service in one read (a call needs both): the trigger's columns come back
+   * prefixed `t_`, the service's as they are.
+   */
+  rowWithService(serviceUuid: string, uuid: string): { trigger: TriggerRow; service: ServiceRow } | undefined {
+    const row = this.sql
+      .exec<Record<string, SqlStorageValue>>(
+        `SELECT ${PREFIXED_TRIGGER_COLUMNS}, s.* FROM triggers t JOIN services s ON s.uuid = t.service_uuid
+         WHERE t.uuid = ? AND t.service_uuid = ?`,
+        uuid,
+        serviceUuid,
+      )
+      .toArray()[0];
+    if (!row) return undefined;
+    const trigger: Record<string, SqlStorageValue> = {};
+    const service: Record<string, SqlStorageValue> = {};
+    for (const [key, value] of Object.entries(row)) {
+      if (key.startsWith("t_")) trigger[key.slice(2)] = value;
+      else service[key] = value;
+    }
+    return { trigger: trigger as unknown as TriggerRow, service: service as unknown as ServiceRow };
+  }
 
   row(serviceUuid: string, uuid: string): TriggerRow | undefined {
     return this.sql

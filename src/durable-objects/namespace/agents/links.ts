@@ -9,6 +9,9 @@ import { type Publisher, Streams } from "../streams";
 import type { Agents } from "./agents";
 import type { InventoryAgent, InventoryDesk } from "./inventory";
 
+/** How stale the stored last_seen may get while an agent keeps talking (its pings are kept in memory too). */
+const SEEN_WRITE_MS = 5_000;
+
 /** Close codes of an agent's connection, for the agent to act on (4000–4999 are the application's). */
 export const CLOSE = {
   replaced: { code: 4000, reason: "replaced by a newer connection of this agent" },
@@ -111,7 +114,9 @@ export class AgentLinks {
     const row = this.agents.row(uuid);
     if (!row || ws.readyState !== WebSocket.OPEN) return;
     const now = Date.now();
-    this.agents.seen(uuid, now);
+    // A job's messages come several a second: last_seen is written at most every few seconds (a row
+    // write each is most of what an agent's job costs), well within the 90 s an agent may stay silent.
+    if (row.last_seen === null || now - row.last_seen >= SEEN_WRITE_MS) this.agents.seen(uuid, now);
     if (message?.type === "hello") {
       // Jobs went out on the first hello; a second one redelivers nothing.
       tell(ws, "hello was already said on this connection; it is said once, first");
