@@ -282,3 +282,22 @@ export async function auditPhase({ root, size = 1_000_000, small = 1_000, sample
     rmSync(tmp, { recursive: true, force: true });
   }
 }
+
+const fmt = (n, digits = 1) => (n === null || n === undefined ? "-" : Number(n).toFixed(digits));
+
+/** The audit phase's figures, for the bench's report: the list at size against small, and retention's passes. */
+export function auditLines(audit) {
+  const { large, small } = audit.actions;
+  const lines = [`action list at ${large} actions against ${small} (p50 / p99 ms):`];
+  for (const [query, r] of Object.entries(audit.list)) {
+    lines.push(
+      `  ${query}: ${fmt(r.small.p50_ms)} / ${fmt(r.small.p99_ms)} → ${fmt(r.large.p50_ms)} / ${fmt(r.large.p99_ms)} (p50 × ${fmt(r.p50_ratio)})`,
+    );
+  }
+  const p = audit.prune;
+  lines.push(
+    `retention: ${p.removed} of ${p.due} due removed in ${fmt(p.seconds, 0)} s (${fmt(p.removed_per_s, 0)}/s, ` +
+      `${p.passes} passes); each pass held the object p50 ${fmt(p.pass_hold_ms.p50)} ms, p99 ${fmt(p.pass_hold_ms.p99)} ms, max ${fmt(p.pass_hold_ms.max)} ms`,
+  );
+  return lines;
+}

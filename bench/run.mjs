@@ -11,7 +11,8 @@
 //
 // Settings (environment): BENCH_DURATION seconds per phase (default 10),
 // BENCH_CONNECTIONS (64), BENCH_SERVICES (32); for the bill (the counting phase, last):
-// BENCH_COUNT_CALLS calls per target (1024), BENCH_CALLS_PER_DAY for the monthly bill (1,000,000).
+// BENCH_COUNT_CALLS calls per target (1024), BENCH_CALLS_PER_DAY for the monthly bill (1,000,000);
+// BENCH_AUDIT_SIZE actions of the audit phase's large namespace (1,000,000; 0 leaves the phase out).
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Webhook } from "standardwebhooks";
 import { agentPhase } from "./agent-phase.mjs";
+import { auditLines, auditPhase } from "./audit-phase.mjs";
 import { costLines, costReport } from "./cost.mjs";
 import { countPhase } from "./instrumented/count-phase.mjs";
 import { inventoryPhase } from "./inventory-phase.mjs";
@@ -30,6 +32,7 @@ import { registryPhase } from "./registry-phase.mjs";
 import { cpuMs, startWorker } from "./runtime.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const AUDIT_SIZE = Number(process.env.BENCH_AUDIT_SIZE ?? 1_000_000);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 32);
@@ -182,6 +185,7 @@ function report(results) {
   console.log("\nratios:", JSON.stringify(results.ratios, null, 0));
   console.log("targets met:", JSON.stringify(results.targets_met, null, 0));
   console.log(`\n${costLines(results.cost_per_million_calls).join("\n")}`);
+  if (results.audit) console.log(`\n${auditLines(results.audit).join("\n")}`);
 }
 
 /** The product's Worker, and the floor's beside it in the same workerd (see docs/performance.md). */
@@ -369,6 +373,10 @@ async function main() {
     const counted = await countPhase({ root: ROOT, tmp, api, receiver, secrets, calls: COUNT_CALLS });
     results.settings.bill = { count_calls: COUNT_CALLS, calls_per_day: CALLS_PER_DAY };
     results.cost_per_million_calls = costReport(counted, PRICE_LIST, { callsPerDay: CALLS_PER_DAY });
+
+    // 9. The audit at size (bench/audit-phase.mjs, a Worker of its own): the action list at 1,000,000
+    // actions against 1,000, and retention's passes. BENCH_AUDIT_SIZE=0 leaves it out.
+    if (AUDIT_SIZE > 0) Object.assign(results, await auditPhase({ root: ROOT, size: AUDIT_SIZE }));
 
     report(results);
     writeFileSync(join(ROOT, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);

@@ -8,16 +8,19 @@ import { registerAdminRoutes } from "./routes/admin";
 import { registerAgentConnectRoutes } from "./routes/agent-connect";
 import { registerAgentRoutes } from "./routes/agents";
 import { registerCallRoutes } from "./routes/calls";
+import { serveConsole } from "./routes/console";
 import { registerHealthRoutes } from "./routes/health";
 import { registerOpenApi } from "./routes/openapi";
 import { registerRegistryHookRoutes } from "./routes/registry-hooks";
 import { registerServiceRoutes } from "./routes/services";
+import { registerStreamTicketRoutes } from "./routes/stream-tickets";
 import { registerStreamRoutes } from "./routes/streams";
 import { registerTriggerRoutes } from "./routes/triggers";
 
 export { Directory } from "./durable-objects/directory";
 export { ServiceLocator } from "./durable-objects/locator";
 export { NamespaceObject } from "./durable-objects/namespace";
+export { StreamTickets } from "./durable-objects/stream-tickets";
 
 const app = createApp();
 registerCallRoutes(app);
@@ -29,12 +32,16 @@ registerAgentRoutes(app);
 registerAgentConnectRoutes(app);
 registerRegistryHookRoutes(app);
 registerStreamRoutes(app);
+registerStreamTicketRoutes(app);
 registerActionRoutes(app);
 registerHealthRoutes(app);
 registerOpenApi(app);
 
 export default {
   async fetch(request, env, ctx) {
+    // The console's pages and files (GET outside /api/); anything else is the API's.
+    const page = await serveConsole(request, env);
+    if (page) return page;
     let normalized: Request;
     try {
       normalized = await normalizeRequest(request);

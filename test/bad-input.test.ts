@@ -390,7 +390,8 @@ const UNKNOWN_OPERATIONS: [string, string][] = [
   ["POST", "/api/admin/v1/user/{target}/promote/"],
   ["DELETE", "/api/account/v1/apikey/"],
   ["GET", "/api/"],
-  ["GET", "/"],
+  // GET / is the console's page; anything else sent to it is the API's.
+  ["POST", "/"],
 ];
 
 // ---------------------------------------------------------------------------

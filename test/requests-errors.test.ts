@@ -227,16 +227,17 @@ describe("paths: trailing slash and repeated slashes", () => {
 });
 
 describe("unknown routes and methods", () => {
+  // `/` and the console's files are pages (test/console-api.test.ts); every other path is the API's.
   it.each([
-    "/",
     "/nothing",
+    "/nothing.html",
     "/api/",
     "/api/app/v1/",
     "/api/app/v2/service/",
     "/api/app/v1/nosuchthing/",
     "/api/app/v1/service/x/y/z/",
     "/api/openapi.yaml",
-    "/index.html",
+    "/index.php",
   ])("GET %s is 404 JSON", async (path) => {
     const r = await as(user, "GET", path);
     await expectError(r, 404);

@@ -14,6 +14,8 @@ import product from "../../src/index";
 import { activity, countWorker, meterBatch, meterEnv, objectIds, reset, snapshot } from "./meter";
 import type { ObjectState, SweepResult } from "./objects";
 
+// The console's stream tickets take no part in a call: bound as in the product, not metered.
+export { StreamTickets } from "../../src/durable-objects/stream-tickets";
 export { Directory, NamespaceObject, ServiceLocator } from "./objects";
 
 type Stateful = { __benchState(): Promise<ObjectState>; __benchSweep(): SweepResult | null };

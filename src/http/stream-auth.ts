@@ -1,5 +1,5 @@
 import { sha256Hex } from "../domain/crypto";
-import { credentialsHold, parseAuthorization } from "./credentials";
+import { type Credentials, credentialsHold, parseAuthorization } from "./credentials";
 import { ApiError } from "./errors";
 
 /** Whether `apikey` is a key of the user `username`. */
@@ -48,6 +48,14 @@ export async function streamCaller(
       ? { username: query.get("user") as string, apikey: query.get("token") as string }
       : null;
   if (!creds) throw new ApiError("unauthorized", UNAUTHORIZED);
+  return verifiedCaller(creds, verify);
+}
+
+/**
+ * The caller whose credentials these are, or the 401 every refused stream gets. A stream ticket's
+ * credentials come through here too, when it is redeemed (routes/streams.ts).
+ */
+export async function verifiedCaller(creds: Credentials, verify: VerifyUser): Promise<StreamCaller> {
   const keyHash = await sha256Hex(creds.apikey);
   const fingerprint = await sha256Hex(`${creds.username}\n${keyHash}`);
   const now = Date.now();

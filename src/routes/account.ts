@@ -12,10 +12,42 @@ const security = [{ basicAuth: [] }];
 const tags = ["account"];
 const ApiKeyList = listOf("ApiKeyList", ApiKeyObject);
 const KeyParam = z.object({ uuid: uuidParam("the API key uuid", () => "API key not found") });
+const NamespaceEntry = z
+  .object({
+    name: z.string(),
+    kind: z.enum(["user", "organization"]).openapi({ description: "your own namespace, or an organization's" }),
+    resource_uri: z.string().openapi({ description: "the namespace's services: /api/app/v1/<name>/service/" }),
+  })
+  .openapi("Namespace");
+const NamespaceList = listOf("NamespaceList", NamespaceEntry);
 
-/** Self-service API keys: a user lists, creates and revokes their own. */
+/**
+ * Self-service: a user lists, creates and revokes their own API keys, and lists the namespaces
+ * they may act in.
+ */
 export function registerAccountRoutes(app: OpenAPIHono<AppEnv>): void {
   app.use("/api/account/*", requireUser);
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/account/v1/namespace/",
+      tags,
+      security,
+      summary: "The namespaces you may act in: your own, then the organizations you belong to",
+      responses: { 200: jsonResponse("Namespaces, all on one page", NamespaceList), ...errorResponses(401) },
+    }),
+    async (c) => {
+      const user = c.get("user");
+      const orgs = await namespaceStub(c.env, user).memberships();
+      const objects = [
+        { name: user, kind: "user" as const },
+        ...orgs.map((name) => ({ name, kind: "organization" as const })),
+      ].map((ns) => ({ ...ns, resource_uri: `/api/app/v1/${ns.name}/service/` }));
+      const meta = { limit: objects.length, next: null, offset: 0, previous: null, total_count: objects.length };
+      return c.json({ meta, objects }, 200);
+    },
+  );
 
   app.openapi(
     createRoute({

@@ -7,8 +7,9 @@ import { namespaceNameProblem } from "../domain/names";
 import { envelope } from "../domain/pagination";
 import { namespaceStub } from "../durable-objects/namespace";
 import { SOCKET_DOORS, STREAM_HEADERS } from "../durable-objects/namespace/sockets";
+import { redeemStreamTicket } from "../durable-objects/stream-tickets";
 import { ApiError, unwrap } from "../http/errors";
-import { type StreamCaller, streamCaller } from "../http/stream-auth";
+import { type StreamCaller, streamCaller, verifiedCaller } from "../http/stream-auth";
 import { type Ctx, dual, errorResponses, jsonResponse } from "./common";
 import { uuidParam } from "./schemas/inputs";
 
@@ -57,6 +58,8 @@ const verify = (c: Ctx) => (user: string, apikey: string) => namespaceStub(c.env
  * (`upgrade`) the 401 every refused upgrade is.
  */
 async function streamScope(c: Ctx, upgrade: boolean): Promise<{ caller: StreamCaller; ns: string }> {
+  const ticket = upgrade ? new URL(c.req.url).searchParams.get("ticket") : null;
+  if (ticket !== null) return ticketScope(c, ticket);
   const caller = await streamCaller(c.req.header("authorization"), new URL(c.req.url).searchParams, verify(c));
   const ns = c.req.param("namespace") ?? caller.user;
   if (namespaceNameProblem(ns) !== null) {
@@ -64,6 +67,24 @@ async function streamScope(c: Ctx, upgrade: boolean): Promise<{ caller: StreamCa
     throw new ApiError(upgrade ? "unauthorized" : "forbidden", message);
   }
   return { caller, ns };
+}
+
+/**
+ * The caller and namespace of a stream ticket (POST .../streamticket/), redeemed: it works once,
+ * within its minute, for the namespace it was issued for; its credentials are then checked as a
+ * header's are. Every refusal is the 401 of streams.
+ */
+async function ticketScope(c: Ctx, ticket: string): Promise<{ caller: StreamCaller; ns: string }> {
+  const redeemed = await redeemStreamTicket(c.env, ticket);
+  if (!redeemed) {
+    throw new ApiError(
+      "unauthorized",
+      "stream ticket unknown, already used or expired: ask POST /api/audit/v1/<namespace>/streamticket/ for another",
+    );
+  }
+  const ns = c.req.param("namespace") ?? redeemed.creds.username;
+  if (ns !== redeemed.namespace) throw new ApiError("unauthorized", "this stream ticket is for another namespace");
+  return { caller: await verifiedCaller(redeemed.creds, verify(c)), ns };
 }
 
 /**
