@@ -17,7 +17,7 @@ import {
 } from "./containers.ts";
 import { faultPoint } from "./fault.ts";
 import type { Progress } from "./orchestrator.ts";
-import { ACTION_LABEL, engineMessage, parseImage } from "./swarm-spec.ts";
+import { ACTION_LABEL, engineMessage, parseImage, untagged } from "./swarm-spec.ts";
 
 /**
  * Redeploys and scales on a plain Docker host, one container at a time, each step of which a
@@ -254,7 +254,7 @@ export class Rollout {
     try {
       const json = (await this.docker.getImage(c.Image).inspect()) as { RepoDigests?: string[] };
       const name = parseImage(image).name;
-      const repo = name.replace(/:[^:/]+$/, "");
+      const repo = untagged(name);
       const digest = json.RepoDigests?.find((d) => d.startsWith(`${repo}@`))?.split("@")[1];
       return digest ? `${name}@${digest}` : c.Image;
     } catch {

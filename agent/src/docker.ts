@@ -13,7 +13,7 @@ import { Rollout } from "./docker-rollout.ts";
 import type { Change, Description, Orchestrator, Progress, Service, TagLookup, Verdict } from "./orchestrator.ts";
 import type { Observed } from "./protocol.ts";
 import { type Credentials, lookUpTag, NO_CREDENTIALS, resolveTag } from "./registry-lookup.ts";
-import { ACTION_LABEL, BODY_ENV, engineMessage, parseImage } from "./swarm-spec.ts";
+import { ACTION_LABEL, BODY_ENV, engineMessage, parseImage, untagged } from "./swarm-spec.ts";
 
 /** The outcome of a change, reached by the time `apply` returns: the agent itself rolls containers out. */
 export type DockerTarget = { ref: string; ok: boolean; detail: string };
@@ -181,7 +181,7 @@ export class DockerOrchestrator implements Orchestrator<DockerTarget> {
       .inspect()
       .then(() => true)
       .catch(() => false);
-    const repo = ref.name.replace(/:[^:/]+$/, "");
+    const repo = untagged(ref.name);
     const tag = ref.tagged ? ref.name.slice(repo.length + 1) : null;
     if (!local) await this.fetchImage(image, { fromImage: repo, tag: ref.digest ?? tag ?? "latest" }, progress);
     // `docker compose up` and `docker run` of the tag then find what was deployed, not the old image.

@@ -42,6 +42,9 @@ export function parseImage(ref: string): ImageRef {
   return { name, tagged: last.includes(":"), digest: at < 0 ? null : ref.slice(at + 1) };
 }
 
+/** A reference without its digest (`repo:tag`), without its tag: `repo` (a registry's port stays). */
+export const untagged = (name: string) => name.replace(/:[^:/]+$/, "");
+
 /** The reference pinned to a digest, as Swarm pins it: `repo:tag@sha256:...`. */
 export const pinImage = (name: string, digest: string) => `${name}@${digest}`;
 
